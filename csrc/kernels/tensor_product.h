@@ -1,0 +1,257 @@
+// Per-sample bodies of the Clebsch-Gordan tensor product, read from a descriptor.
+//
+//   out[k w] += path_weight * C[i j k] * weight[...] * x1[i u] * x2[j v]   (indices per connection mode)
+//
+// Features enter in e3nn's mul_ir layout and are transposed per sample to ir_mul, so the inner
+// loops run over the multiplicity with unit stride. Called by the CPU loop and the CUDA kernel.
+#pragma once
+
+#include "common.h"
+
+namespace equiforce::kernels {
+
+// Connection modes, numbered as in equiforce.algebra.tensor_product.MODES.
+enum TpMode : int64_t { kUVW = 0, kUVU = 1, kUVV = 2, kUUW = 3, kUUU = 4 };
+
+struct TpSegment {
+  int64_t mul, l, offset;
+  EF_HOST_DEVICE int64_t dim() const { return 2 * l + 1; }
+};
+
+struct TpInstruction {
+  int64_t in1, in2, out, mode, has_weight, weight_offset, nnz_begin, nnz_end;
+};
+
+// A read-only view of a validated descriptor (see csrc/cpu/descriptor.h for the flat encoding).
+template <typename T>
+struct TpDescriptor {
+  const TpSegment* seg1;
+  const TpSegment* seg2;
+  const TpSegment* seg_out;
+  const TpInstruction* instructions;
+  const int64_t* nnz_ijk;  // [nnz, 3]
+  const T* path_weight;    // [num_instructions]
+  const T* coeff;          // [nnz]
+  int64_t num_seg1, num_seg2, num_seg_out, num_instructions;
+  int64_t dim1, dim2, dim_out, weight_numel;
+  int64_t scratch;  // elements of per-sample scratch the bodies need
+};
+
+// dst[i*mul + u] = src[u*d + i] for every segment (mul_ir -> ir_mul); `to_mul_ir` goes back.
+template <typename T>
+EF_HOST_DEVICE inline void to_ir_mul(const TpSegment* segs, int64_t n, const T* src, T* dst) {
+  for (int64_t s = 0; s < n; ++s) {
+    const int64_t mul = segs[s].mul, d = segs[s].dim(), o = segs[s].offset;
+    for (int64_t u = 0; u < mul; ++u)
+      for (int64_t i = 0; i < d; ++i) dst[o + i * mul + u] = src[o + u * d + i];
+  }
+}
+
+template <typename T>
+EF_HOST_DEVICE inline void to_mul_ir(const TpSegment* segs, int64_t n, const T* src, T* dst) {
+  for (int64_t s = 0; s < n; ++s) {
+    const int64_t mul = segs[s].mul, d = segs[s].dim(), o = segs[s].offset;
+    for (int64_t u = 0; u < mul; ++u)
+      for (int64_t i = 0; i < d; ++i) dst[o + u * d + i] = src[o + i * mul + u];
+  }
+}
+
+template <typename T>
+EF_HOST_DEVICE inline T weight_at(const T* w, int64_t index) { return w ? w[index] : T(1); }
+
+// out (ir_mul, accumulated) += TP(a, b; w). a, b in ir_mul; w is this sample's weight row or null.
+template <typename T>
+EF_HOST_DEVICE void tp_forward_sample(const TpDescriptor<T>& d, const T* a_all, const T* b_all, const T* w_all,
+                                      T* out_all, T* scratch) {
+  for (int64_t n = 0; n < d.num_instructions; ++n) {
+    const TpInstruction& ins = d.instructions[n];
+    const TpSegment &s1 = d.seg1[ins.in1], &s2 = d.seg2[ins.in2], &so = d.seg_out[ins.out];
+    const int64_t m1 = s1.mul, m2 = s2.mul, mo = so.mul, dk = so.dim();
+    const T* a = a_all + s1.offset;
+    const T* b = b_all + s2.offset;
+    T* o = out_all + so.offset;
+    const T* w = (ins.has_weight && w_all) ? w_all + ins.weight_offset : nullptr;
+    const T pw = d.path_weight[n];
+    switch (ins.mode) {
+      case kUVU:  // o[k][u] += pw sum_v w[u,v] C a[i][u] b[j][v]
+        for (int64_t e = ins.nnz_begin; e < ins.nnz_end; ++e) {
+          const int64_t i = d.nnz_ijk[3 * e], j = d.nnz_ijk[3 * e + 1], k = d.nnz_ijk[3 * e + 2];
+          const T c = pw * d.coeff[e];
+          for (int64_t v = 0; v < m2; ++v) {
+            const T cb = c * b[j * m2 + v];
+            for (int64_t u = 0; u < m1; ++u) o[k * mo + u] += cb * weight_at(w, u * m2 + v) * a[i * m1 + u];
+          }
+        }
+        break;
+      case kUVV:  // o[k][v] += pw sum_u w[u,v] C a[i][u] b[j][v]
+        for (int64_t e = ins.nnz_begin; e < ins.nnz_end; ++e) {
+          const int64_t i = d.nnz_ijk[3 * e], j = d.nnz_ijk[3 * e + 1], k = d.nnz_ijk[3 * e + 2];
+          const T c = pw * d.coeff[e];
+          for (int64_t u = 0; u < m1; ++u) {
+            const T ca = c * a[i * m1 + u];
+            for (int64_t v = 0; v < m2; ++v) o[k * mo + v] += ca * weight_at(w, u * m2 + v) * b[j * m2 + v];
+          }
+        }
+        break;
+      case kUUU:  // o[k][u] += pw w[u] C a[i][u] b[j][u]
+        for (int64_t e = ins.nnz_begin; e < ins.nnz_end; ++e) {
+          const int64_t i = d.nnz_ijk[3 * e], j = d.nnz_ijk[3 * e + 1], k = d.nnz_ijk[3 * e + 2];
+          const T c = pw * d.coeff[e];
+          for (int64_t u = 0; u < m1; ++u) o[k * mo + u] += c * weight_at(w, u) * a[i * m1 + u] * b[j * m1 + u];
+        }
+        break;
+      case kUUW:    // xx[k][u] = sum C a[i][u] b[j][u]; o[k][w] += pw sum_u W[u,w] xx[k][u]
+      case kUVW: {  // xx[k][u,v] = sum C a[i][u] b[j][v]; o[k][w] += pw sum_uv W[uv,w] xx[k][uv]
+        const int64_t muv = ins.mode == kUVW ? m1 * m2 : m1;
+        T* xx = scratch;
+        for (int64_t q = 0; q < dk * muv; ++q) xx[q] = T(0);
+        for (int64_t e = ins.nnz_begin; e < ins.nnz_end; ++e) {
+          const int64_t i = d.nnz_ijk[3 * e], j = d.nnz_ijk[3 * e + 1], k = d.nnz_ijk[3 * e + 2];
+          const T c = d.coeff[e];
+          if (ins.mode == kUVW) {
+            for (int64_t u = 0; u < m1; ++u) {
+              const T ca = c * a[i * m1 + u];
+              for (int64_t v = 0; v < m2; ++v) xx[k * muv + u * m2 + v] += ca * b[j * m2 + v];
+            }
+          } else {
+            for (int64_t u = 0; u < m1; ++u) xx[k * muv + u] += c * a[i * m1 + u] * b[j * m1 + u];
+          }
+        }
+        for (int64_t k = 0; k < dk; ++k)
+          for (int64_t uv = 0; uv < muv; ++uv) {
+            const T t = pw * xx[k * muv + uv];
+            for (int64_t q = 0; q < mo; ++q) o[k * mo + q] += t * weight_at(w, uv * mo + q);
+          }
+        break;
+      }
+      default:
+        break;
+    }
+  }
+}
+
+// Reverse of tp_forward_sample for one sample: accumulates into ga, gb (ir_mul) and gw (this
+// sample's weight-gradient row, or null when not wanted), given go = d loss / d out (ir_mul).
+template <typename T>
+EF_HOST_DEVICE void tp_backward_sample(const TpDescriptor<T>& d, const T* a_all, const T* b_all, const T* w_all,
+                                       const T* go_all, T* ga_all, T* gb_all, T* gw_all, T* scratch) {
+  for (int64_t n = 0; n < d.num_instructions; ++n) {
+    const TpInstruction& ins = d.instructions[n];
+    const TpSegment &s1 = d.seg1[ins.in1], &s2 = d.seg2[ins.in2], &so = d.seg_out[ins.out];
+    const int64_t m1 = s1.mul, m2 = s2.mul, mo = so.mul, dk = so.dim();
+    const T* a = a_all + s1.offset;
+    const T* b = b_all + s2.offset;
+    const T* go = go_all + so.offset;
+    T* ga = ga_all + s1.offset;
+    T* gb = gb_all + s2.offset;
+    const bool weighted = ins.has_weight && w_all;
+    const T* w = weighted ? w_all + ins.weight_offset : nullptr;
+    T* gw = (weighted && gw_all) ? gw_all + ins.weight_offset : nullptr;
+    const T pw = d.path_weight[n];
+    switch (ins.mode) {
+      case kUVU:
+        for (int64_t e = ins.nnz_begin; e < ins.nnz_end; ++e) {
+          const int64_t i = d.nnz_ijk[3 * e], j = d.nnz_ijk[3 * e + 1], k = d.nnz_ijk[3 * e + 2];
+          const T c = pw * d.coeff[e];
+          for (int64_t v = 0; v < m2; ++v) {
+            const T bv = b[j * m2 + v];
+            T acc_b = T(0);
+            for (int64_t u = 0; u < m1; ++u) {
+              const T g = go[k * mo + u], au = a[i * m1 + u], wu = weight_at(w, u * m2 + v);
+              ga[i * m1 + u] += c * bv * wu * g;
+              acc_b += wu * au * g;
+              if (gw) gw[u * m2 + v] += c * bv * au * g;
+            }
+            gb[j * m2 + v] += c * acc_b;
+          }
+        }
+        break;
+      case kUVV:
+        for (int64_t e = ins.nnz_begin; e < ins.nnz_end; ++e) {
+          const int64_t i = d.nnz_ijk[3 * e], j = d.nnz_ijk[3 * e + 1], k = d.nnz_ijk[3 * e + 2];
+          const T c = pw * d.coeff[e];
+          for (int64_t u = 0; u < m1; ++u) {
+            const T au = a[i * m1 + u];
+            T acc_a = T(0);
+            for (int64_t v = 0; v < m2; ++v) {
+              const T g = go[k * mo + v], bv = b[j * m2 + v], wv = weight_at(w, u * m2 + v);
+              gb[j * m2 + v] += c * au * wv * g;
+              acc_a += wv * bv * g;
+              if (gw) gw[u * m2 + v] += c * au * bv * g;
+            }
+            ga[i * m1 + u] += c * acc_a;
+          }
+        }
+        break;
+      case kUUU:
+        for (int64_t e = ins.nnz_begin; e < ins.nnz_end; ++e) {
+          const int64_t i = d.nnz_ijk[3 * e], j = d.nnz_ijk[3 * e + 1], k = d.nnz_ijk[3 * e + 2];
+          const T c = pw * d.coeff[e];
+          for (int64_t u = 0; u < m1; ++u) {
+            const T g = c * go[k * mo + u], au = a[i * m1 + u], bu = b[j * m1 + u], wu = weight_at(w, u);
+            ga[i * m1 + u] += g * wu * bu;
+            gb[j * m1 + u] += g * wu * au;
+            if (gw) gw[u] += g * au * bu;
+          }
+        }
+        break;
+      case kUUW:
+      case kUVW: {
+        const int64_t muv = ins.mode == kUVW ? m1 * m2 : m1;
+        T* xx = scratch;             // forward intermediate, needed for the weight gradient
+        T* gxx = scratch + dk * muv;  // d loss / d xx
+        for (int64_t q = 0; q < dk * muv; ++q) { xx[q] = T(0); gxx[q] = T(0); }
+        if (gw) {
+          for (int64_t e = ins.nnz_begin; e < ins.nnz_end; ++e) {
+            const int64_t i = d.nnz_ijk[3 * e], j = d.nnz_ijk[3 * e + 1], k = d.nnz_ijk[3 * e + 2];
+            const T c = d.coeff[e];
+            if (ins.mode == kUVW) {
+              for (int64_t u = 0; u < m1; ++u)
+                for (int64_t v = 0; v < m2; ++v) xx[k * muv + u * m2 + v] += c * a[i * m1 + u] * b[j * m2 + v];
+            } else {
+              for (int64_t u = 0; u < m1; ++u) xx[k * muv + u] += c * a[i * m1 + u] * b[j * m1 + u];
+            }
+          }
+        }
+        for (int64_t k = 0; k < dk; ++k)
+          for (int64_t uv = 0; uv < muv; ++uv) {
+            T acc = T(0);
+            const T x = pw * xx[k * muv + uv];
+            for (int64_t q = 0; q < mo; ++q) {
+              const T g = go[k * mo + q];
+              acc += weight_at(w, uv * mo + q) * g;
+              if (gw) gw[uv * mo + q] += x * g;
+            }
+            gxx[k * muv + uv] = pw * acc;
+          }
+        for (int64_t e = ins.nnz_begin; e < ins.nnz_end; ++e) {
+          const int64_t i = d.nnz_ijk[3 * e], j = d.nnz_ijk[3 * e + 1], k = d.nnz_ijk[3 * e + 2];
+          const T c = d.coeff[e];
+          if (ins.mode == kUVW) {
+            for (int64_t u = 0; u < m1; ++u) {
+              T acc_a = T(0);
+              const T au = a[i * m1 + u];
+              for (int64_t v = 0; v < m2; ++v) {
+                const T g = c * gxx[k * muv + u * m2 + v];
+                acc_a += g * b[j * m2 + v];
+                gb[j * m2 + v] += g * au;
+              }
+              ga[i * m1 + u] += acc_a;
+            }
+          } else {
+            for (int64_t u = 0; u < m1; ++u) {
+              const T g = c * gxx[k * muv + u];
+              ga[i * m1 + u] += g * b[j * m1 + u];
+              gb[j * m1 + u] += g * a[i * m1 + u];
+            }
+          }
+        }
+        break;
+      }
+      default:
+        break;
+    }
+  }
+}
+
+}  // namespace equiforce::kernels

@@ -1,0 +1,32 @@
+"""Fake (meta) kernels: output shapes and dtypes of every op, for torch.export / torch.compile."""
+import torch
+
+
+@torch.library.register_fake("equiforce::spherical_harmonics")
+def _(vectors, lmax, normalize, normalization):
+    return vectors.new_empty((vectors.shape[0], (lmax + 1) ** 2))
+
+
+@torch.library.register_fake("equiforce::spherical_harmonics_backward")
+def _(grad_out, vectors, lmax, normalize, normalization):
+    return torch.empty_like(vectors)
+
+
+@torch.library.register_fake("equiforce::spherical_harmonics_double_backward")
+def _(grad_grad_vectors, grad_out, vectors, lmax, normalize, normalization):
+    return torch.empty_like(grad_out), torch.empty_like(vectors)
+
+
+@torch.library.register_fake("equiforce::tensor_product")
+def _(x1, x2, weight, descriptor, coefficients, dim_out):
+    return x1.new_empty((x1.shape[0], dim_out))
+
+
+@torch.library.register_fake("equiforce::tensor_product_backward")
+def _(grad_out, x1, x2, weight, descriptor, coefficients):
+    return torch.empty_like(x1), torch.empty_like(x2), torch.empty_like(weight)
+
+
+@torch.library.register_fake("equiforce::tensor_product_double_backward")
+def _(gg1, gg2, ggw, grad_out, x1, x2, weight, descriptor, coefficients):
+    return torch.empty_like(grad_out), torch.empty_like(x1), torch.empty_like(x2), torch.empty_like(weight)
