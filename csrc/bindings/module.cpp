@@ -1,6 +1,7 @@
 // equiforce._C: the CPU kernels on NumPy arrays, for callers without torch. No torch headers here.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
 
 #include <optional>
 #include <string>

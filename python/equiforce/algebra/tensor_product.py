@@ -141,6 +141,8 @@ class TensorProductDescriptor:
             raise ValueError(f"instruction {ins!r}: mode {mode!r} needs {need[1]}, got {m1} x {m2} -> {mo}")
         if mode == "uvw" and not has_weight:
             raise ValueError(f"instruction {ins!r}: mode 'uvw' needs weights (as in e3nn)")
+        if mode == "uuw" and not has_weight and mo.mul != 1:
+            raise ValueError(f"instruction {ins!r}: mode 'uuw' without weights sums over u and needs mul_out == 1")
         return (int(i1), int(i2), int(io), mode, bool(has_weight), weight)
 
     @staticmethod

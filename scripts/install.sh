@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs equiforce and everything its tests and benchmarks need into ./.venv (CPU build).
+# Works on a fresh Debian 12 + Python 3.11 machine with pip and apt. Idempotent: re-running
+# rebuilds the package in place. Override the Python with PYTHON=..., torch with TORCH_SPEC=...
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+PYTHON="${PYTHON:-python3}"
+TORCH_SPEC="${TORCH_SPEC:-torch==2.13.0}"   # the CPU wheel; the code builds against torch 2.11-2.14
+
+if ! command -v g++ >/dev/null 2>&1; then
+  echo "[install] no C++ compiler: installing g++ with apt" >&2
+  apt-get update -qq && apt-get install -y -qq g++ >/dev/null
+fi
+
+if [ ! -x .venv/bin/python ]; then
+  "$PYTHON" -m venv .venv
+fi
+PIP=(.venv/bin/python -m pip install --quiet --disable-pip-version-check)
+"${PIP[@]}" --upgrade pip wheel
+# torch first, pinned: an unpinned dependency would pull a multi-GB CUDA build.
+"${PIP[@]}" "$TORCH_SPEC"
+"${PIP[@]}" "scikit-build-core>=0.10" "pybind11>=2.12" "cmake>=3.24" ninja numpy
+"${PIP[@]}" "pytest>=8" hypothesis "e3nn==0.6.0"
+# --no-build-isolation: build against the torch installed above (isolated builds mix torch versions).
+"${PIP[@]}" --no-build-isolation .
+.venv/bin/python -c "import equiforce.ops, equiforce._C as C; print('[install] equiforce', C.build_info())"
