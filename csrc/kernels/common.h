@@ -41,7 +41,9 @@ template <typename F> EF_HOST_DEVICE inline Dual<F> sqrt(const Dual<F>& a) {
   return Dual<F>(s, s > F(0) ? a.d / (F(2) * s) : F(0));
 }
 
-template <typename F> EF_HOST_DEVICE inline F primal(const F& a) { return a; }
-template <typename F> EF_HOST_DEVICE inline F primal(const Dual<F>& a) { return a.v; }
+// Branch-free `a > b ? x : y`, so that the same body runs on scalars, duals and SIMD packs
+// (csrc/cpu/pack.h overloads it lane by lane).
+template <typename F>
+EF_HOST_DEVICE inline F select_gt(const F& a, const F& b, const F& x, const F& y) { return a > b ? x : y; }
 
 }  // namespace equiforce::kernels

@@ -18,26 +18,24 @@ EF_HOST_DEVICE inline void sh_forward_one(int lmax, bool normalize, const T* sca
   if (normalize) {
     const V n = sqrt(x * x + y * y + z * z);
     const V eps(kShNormalizeEps);
-    const V inv = V(1.0) / (n > eps ? n : eps);
+    const V inv = V(1.0) / select_gt(n, eps, n, eps);
     x = x * inv; y = y * inv; z = z * inv;
   }
   sh_component(lmax, x, y, z, out);
-  for (int l = 1; l <= lmax; ++l)
+  for (int l = 0; l <= lmax; ++l)
     for (int i = l * l; i < (l + 1) * (l + 1); ++i) out[i] = out[i] * scale[l];
-  out[0] = out[0] * scale[0];
 }
 
 // gr[3] = d<gout, Y(r)>/dr.
 template <typename V, typename T>
 EF_HOST_DEVICE inline void sh_backward_one(int lmax, bool normalize, const T* scale, const V* r, const V* gout, V* gr) {
   V x = r[0], y = r[1], z = r[2];
-  V inv(1.0);
-  bool clipped = false;
+  V inv(1.0), unclipped(1.0);
   if (normalize) {
     const V n = sqrt(x * x + y * y + z * z);
     const V eps(kShNormalizeEps);
-    clipped = !(n > eps);
-    inv = V(1.0) / (clipped ? eps : n);
+    inv = V(1.0) / select_gt(n, eps, n, eps);
+    unclipped = select_gt(n, eps, V(1.0), V(0.0));
     x = x * inv; y = y * inv; z = z * inv;
   }
   V Y[kShMaxDim], gY[kShMaxDim];
@@ -47,11 +45,9 @@ EF_HOST_DEVICE inline void sh_backward_one(int lmax, bool normalize, const T* sc
   V gx(0.0), gy(0.0), gz(0.0);
   sh_component_vjp(lmax, x, y, z, Y, gY, gx, gy, gz);
   if (normalize) {
-    if (!clipped) {  // d(r/|r|)/dr = (I - u u^T)/|r|
-      const V dot = x * gx + y * gy + z * gz;
-      gx = gx - x * dot; gy = gy - y * dot; gz = gz - z * dot;
-    }
-    gx = gx * inv; gy = gy * inv; gz = gz * inv;
+    // d(r/|r|)/dr = (I - u u^T)/|r|; below eps the input was scaled by 1/eps instead (as e3nn).
+    const V dot = (x * gx + y * gy + z * gz) * unclipped;
+    gx = (gx - x * dot) * inv; gy = (gy - y * dot) * inv; gz = (gz - z * dot) * inv;
   }
   gr[0] = gx; gr[1] = gy; gr[2] = gz;
 }
