@@ -1,6 +1,6 @@
 // Schemas of the equiforce operators. Implementations register per dispatch key in the other files;
 // fake kernels live in python/equiforce/ops/_fake.py.
-#include "common.h"
+#include "descriptor_args.h"
 
 namespace equiforce::ops {
 
@@ -10,6 +10,21 @@ int64_t normalization_code(c10::string_view normalization) {
   if (normalization == "integral") return 2;
   TORCH_CHECK_VALUE(false, "equiforce: normalization must be 'component', 'norm' or 'integral', got '",
                     std::string(normalization), "'");
+}
+
+at::Tensor weighted_paths_only(const at::Tensor& descriptor) {
+  auto out = descriptor.contiguous().clone();
+  TORCH_CHECK_VALUE(out.scalar_type() == at::kLong && out.numel() >= cpu::kDescriptorHeader,
+                    "equiforce: malformed tensor-product descriptor");
+  auto* p = out.data_ptr<int64_t>();
+  const int64_t num_segs = p[1] + p[2] + p[3];
+  TORCH_CHECK_VALUE(p[1] >= 0 && p[2] >= 0 && p[3] >= 0 && p[4] >= 0 &&
+                        out.numel() >= cpu::kDescriptorHeader + 3 * num_segs + 8 * p[4],
+                    "equiforce: malformed tensor-product descriptor");
+  auto* ins = reinterpret_cast<kernels::TpInstruction*>(p + cpu::kDescriptorHeader + 3 * num_segs);
+  for (int64_t n = 0; n < p[4]; ++n)
+    if (!ins[n].has_weight) ins[n].nnz_end = ins[n].nnz_begin;
+  return out;
 }
 
 }  // namespace equiforce::ops
@@ -32,4 +47,17 @@ TORCH_LIBRARY(equiforce, m) {
       "tensor_product_double_backward(Tensor? grad_grad_x1, Tensor? grad_grad_x2, Tensor? grad_grad_weight, "
       "Tensor grad_out, Tensor x1, Tensor x2, Tensor weight, Tensor descriptor, Tensor coefficients) "
       "-> (Tensor, Tensor, Tensor, Tensor)");
+  m.def(
+      "conv(Tensor x, Tensor edge_attr, Tensor edge_weight, Tensor edge_src, Tensor edge_dst, int num_nodes, "
+      "Tensor descriptor, Tensor coefficients, int dim_out) -> Tensor");
+  m.def(
+      "conv_backward(Tensor grad_out, Tensor x, Tensor edge_attr, Tensor edge_weight, Tensor edge_src, "
+      "Tensor edge_dst, Tensor descriptor, Tensor coefficients) -> (Tensor, Tensor, Tensor)");
+  m.def(
+      "conv_double_backward(Tensor? grad_grad_x, Tensor? grad_grad_edge_attr, Tensor? grad_grad_edge_weight, "
+      "Tensor grad_out, Tensor x, Tensor edge_attr, Tensor edge_weight, Tensor edge_src, Tensor edge_dst, "
+      "Tensor descriptor, Tensor coefficients) -> (Tensor, Tensor, Tensor, Tensor)");
+  m.def(
+      "neighbor_list(Tensor positions, Tensor cell, Tensor pbc, float cutoff, bool self_interaction) "
+      "-> (Tensor, Tensor, Tensor)");
 }

@@ -1,8 +1,7 @@
 // equiforce::tensor_product: CPU kernels and the autograd formula
 // (forward -> tensor_product_backward -> tensor_product_double_backward, each an op).
-#include "../cpu/descriptor.h"
 #include "../cpu/tensor_product_cpu.h"
-#include "common.h"
+#include "descriptor_args.h"
 
 namespace equiforce::ops {
 namespace {
@@ -15,19 +14,6 @@ struct TpArgs {
   at::Tensor x1, x2, weight;
   bool per_sample_weights = false;
 };
-
-template <typename T>
-cpu::HostDescriptor<T> host_descriptor(const at::Tensor& descriptor, const at::Tensor& coefficients, const char* op) {
-  TORCH_CHECK_VALUE(descriptor.scalar_type() == at::kLong && descriptor.dim() == 1 && descriptor.is_cpu(),
-                    "equiforce::", op, ": descriptor must be a 1-D int64 CPU tensor from TensorProductDescriptor");
-  TORCH_CHECK_VALUE(coefficients.scalar_type() == at::kDouble && coefficients.dim() == 1 && coefficients.is_cpu(),
-                    "equiforce::", op, ": coefficients must be a 1-D float64 CPU tensor from TensorProductDescriptor");
-  const auto d = descriptor.contiguous();
-  const auto c = coefficients.contiguous();
-  return translate_errors([&] {
-    return cpu::HostDescriptor<T>(d.data_ptr<int64_t>(), d.numel(), c.data_ptr<double>(), c.numel());
-  });
-}
 
 template <typename T>
 TpArgs check_args(const cpu::HostDescriptor<T>& hd, const at::Tensor& x1, const at::Tensor& x2,
@@ -43,28 +29,9 @@ TpArgs check_args(const cpu::HostDescriptor<T>& hd, const at::Tensor& x1, const 
   TORCH_CHECK_VALUE(x1.size(0) == x2.size(0), "equiforce::", op, ": x1 and x2 have different batch sizes (",
                     x1.size(0), " and ", x2.size(0), "); broadcast them first");
   TpArgs args{x1.contiguous(), x2.contiguous(), weight};
-  if (d.weight_numel == 0) {
-    TORCH_CHECK_VALUE(weight.numel() == 0, "equiforce::", op,
-                      ": this tensor product has no weights; pass an empty tensor, got ", weight.sizes());
-    return args;
-  }
-  check_same_dtype(x1, weight, op, "x1", "weight");
-  check_same_device(x1, weight, op, "x1", "weight");
-  if (weight.dim() == 1 && weight.size(0) == d.weight_numel) {
-    args.per_sample_weights = false;
-  } else if (weight.dim() == 2 && weight.size(0) == x1.size(0) && weight.size(1) == d.weight_numel) {
-    args.per_sample_weights = true;
-  } else {
-    TORCH_CHECK_VALUE(false, "equiforce::", op, ": weight must have shape [", d.weight_numel, "] (shared) or [",
-                      x1.size(0), ", ", d.weight_numel, "] (per sample), got ", weight.sizes());
-  }
+  args.per_sample_weights = check_weight(weight, x1, d.weight_numel, x1.size(0), op, "sample");
   args.weight = weight.contiguous();
   return args;
-}
-
-template <typename T>
-const T* weight_ptr(const TpArgs& a) {
-  return a.weight.numel() ? a.weight.data_ptr<T>() : nullptr;
 }
 
 at::Tensor tp_forward(const at::Tensor& x1, const at::Tensor& x2, const at::Tensor& weight,
@@ -79,7 +46,7 @@ at::Tensor tp_forward(const at::Tensor& x1, const at::Tensor& x2, const at::Tens
     const auto a = check_args(hd, x1, x2, weight, op);
     out = at::empty({a.x1.size(0), dim_out}, a.x1.options());
     cpu::tp_forward_cpu<scalar_t>(hd.view, a.x1.size(0), a.x1.data_ptr<scalar_t>(), a.x2.data_ptr<scalar_t>(),
-                                  weight_ptr<scalar_t>(a), a.per_sample_weights, out.data_ptr<scalar_t>(),
+                                  data_or_null<scalar_t>(a.weight), a.per_sample_weights, out.data_ptr<scalar_t>(),
                                   TorchParallelFor{});
   });
   return out;
@@ -104,7 +71,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> tp_backward(const at::Tensor& gra
     g2 = at::empty_like(a.x2);
     gw = at::empty_like(a.weight);
     cpu::tp_backward_cpu<scalar_t>(hd.view, a.x1.size(0), a.x1.data_ptr<scalar_t>(), a.x2.data_ptr<scalar_t>(),
-                                   weight_ptr<scalar_t>(a), a.per_sample_weights, go.data_ptr<scalar_t>(),
+                                   data_or_null<scalar_t>(a.weight), a.per_sample_weights, go.data_ptr<scalar_t>(),
                                    g1.data_ptr<scalar_t>(), g2.data_ptr<scalar_t>(),
                                    gw.numel() ? gw.data_ptr<scalar_t>() : nullptr, TorchParallelFor{});
   });
@@ -134,65 +101,19 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> call_tp_backward(const at::Tensor
   return op.call(go, x1, x2, w, desc, coeff);
 }
 
-at::Tensor add_defined(const at::Tensor& a, const at::Tensor& b) {
-  if (!a.defined()) return b;
-  if (!b.defined()) return a;
-  return a + b;
-}
-
-// The descriptor with the nonzero ranges of unweighted instructions emptied: the part of the
-// tensor product that depends on the weights (unweighted paths are bilinear in x1, x2 only).
-at::Tensor weighted_paths_only(const at::Tensor& desc) {
-  auto out = desc.contiguous().clone();
-  TORCH_CHECK_VALUE(out.numel() >= cpu::kDescriptorHeader, "equiforce: malformed tensor-product descriptor");
-  auto* p = out.data_ptr<int64_t>();
-  const int64_t num_segs = p[1] + p[2] + p[3];
-  auto* ins = reinterpret_cast<kernels::TpInstruction*>(p + cpu::kDescriptorHeader + 3 * num_segs);
-  for (int64_t n = 0; n < p[4]; ++n)
-    if (!ins[n].has_weight) ins[n].nnz_end = ins[n].nnz_begin;
-  return out;
-}
-
-// The weighted part of the tensor product is trilinear in (x1, x2, w). With S = <gg1, g1> + <gg2, g2> + <ggw, gw>:
-//   dS/dgrad_out = TP(gg1, x2, w) + TP(x1, gg2, w) + TP(x1, x2, ggw)
-//   dS/dx1 = B1(grad_out; gg2, w) + B1(grad_out; x2, ggw), and alike for x2 and w,
-// so the double backward is three forward and three backward calls with substituted arguments.
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> tp_double_backward(
-    const std::optional<at::Tensor>& gg1_opt, const std::optional<at::Tensor>& gg2_opt,
-    const std::optional<at::Tensor>& ggw_opt, const at::Tensor& grad_out, const at::Tensor& x1, const at::Tensor& x2,
-    const at::Tensor& w, const at::Tensor& desc, const at::Tensor& coeff) {
-  at::AutoDispatchBelowADInplaceOrView guard;
-  const auto defined = [](const std::optional<at::Tensor>& t) { return t.has_value() && t->defined(); };
+    const std::optional<at::Tensor>& gg1, const std::optional<at::Tensor>& gg2, const std::optional<at::Tensor>& ggw,
+    const at::Tensor& grad_out, const at::Tensor& x1, const at::Tensor& x2, const at::Tensor& w,
+    const at::Tensor& desc, const at::Tensor& coeff) {
   const int64_t dim_out = grad_out.size(1);
-  at::Tensor d_grad_out, d_x1, d_x2, d_w;
-  if (defined(gg1_opt)) {
-    const auto& gg1 = *gg1_opt;
-    d_grad_out = add_defined(d_grad_out, call_tp(gg1, x2, w, desc, coeff, dim_out));
-    auto [b1, b2, bw] = call_tp_backward(grad_out, gg1, x2, w, desc, coeff);
-    d_x2 = add_defined(d_x2, b2);
-    d_w = add_defined(d_w, bw);
-  }
-  if (defined(gg2_opt)) {
-    const auto& gg2 = *gg2_opt;
-    d_grad_out = add_defined(d_grad_out, call_tp(x1, gg2, w, desc, coeff, dim_out));
-    auto [b1, b2, bw] = call_tp_backward(grad_out, x1, gg2, w, desc, coeff);
-    d_x1 = add_defined(d_x1, b1);
-    d_w = add_defined(d_w, bw);
-  }
-  if (defined(ggw_opt) && ggw_opt->numel() > 0) {
-    const auto& ggw = *ggw_opt;
-    const auto weighted = weighted_paths_only(desc);
-    d_grad_out = add_defined(d_grad_out, call_tp(x1, x2, ggw, weighted, coeff, dim_out));
-    auto [b1, b2, bw] = call_tp_backward(grad_out, x1, x2, ggw, weighted, coeff);
-    d_x1 = add_defined(d_x1, b1);
-    d_x2 = add_defined(d_x2, b2);
-  }
-  // Autograd needs tensors of the right shape where a term is absent.
-  if (!d_grad_out.defined()) d_grad_out = at::zeros_like(grad_out);
-  if (!d_x1.defined()) d_x1 = at::zeros_like(x1);
-  if (!d_x2.defined()) d_x2 = at::zeros_like(x2);
-  if (!d_w.defined()) d_w = at::zeros_like(w);
-  return {d_grad_out, d_x1, d_x2, d_w};
+  return trilinear_double_backward(
+      gg1, gg2, ggw, grad_out, x1, x2, w, desc,
+      [&](const at::Tensor& a, const at::Tensor& b, const at::Tensor& c, const at::Tensor& d) {
+        return call_tp(a, b, c, d, coeff, dim_out);
+      },
+      [&](const at::Tensor& go, const at::Tensor& a, const at::Tensor& b, const at::Tensor& c, const at::Tensor& d) {
+        return call_tp_backward(go, a, b, c, d, coeff);
+      });
 }
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> call_tp_double_backward(

@@ -1,5 +1,6 @@
 """Torch modules with e3nn's names, signatures and conventions, on equiforce's compiled ops."""
 from ..algebra import Irrep, Irreps
+from ._conv import TensorProductConv
 from ._convert import from_e3nn
 from ._linear import Linear
 from ._spherical_harmonics import SphericalHarmonics, spherical_harmonics
@@ -7,5 +8,5 @@ from ._tensor_product import FullyConnectedTensorProduct, TensorProduct
 
 __all__ = [
     "Irrep", "Irreps", "SphericalHarmonics", "spherical_harmonics", "TensorProduct", "FullyConnectedTensorProduct",
-    "Linear", "from_e3nn",
+    "Linear", "TensorProductConv", "from_e3nn",
 ]

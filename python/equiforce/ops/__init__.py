@@ -14,7 +14,7 @@ import torch
 
 from ..algebra.spherical_harmonics import LMAX_SUPPORTED, NORMALIZATIONS
 
-__all__ = ["library_path", "spherical_harmonics", "tensor_product", "LMAX_SUPPORTED"]
+__all__ = ["library_path", "spherical_harmonics", "tensor_product", "conv", "neighbor_list", "LMAX_SUPPORTED"]
 
 _LIBRARY_NAME = "libequiforce_ops.so"
 
@@ -75,3 +75,40 @@ def tensor_product(x1: torch.Tensor, x2: torch.Tensor, weight: torch.Tensor | No
     if weight is None:
         weight = x1.new_empty(0)
     return torch.ops.equiforce.tensor_product(x1, x2, weight, descriptor, coefficients, dim_out)
+
+
+def conv(x: torch.Tensor, edge_attr: torch.Tensor, edge_weight: torch.Tensor | None, edge_src: torch.Tensor,
+         edge_dst: torch.Tensor, num_nodes: int, descriptor: torch.Tensor, coefficients: torch.Tensor,
+         dim_out: int) -> torch.Tensor:
+    """Fused convolution ``out[i] = sum_{e: dst[e]=i} TP(x[src[e]], edge_attr[e]; edge_weight[e])``.
+
+    ``x[num_senders, d1], edge_attr[E, d2], edge_weight[E, numel] | [numel] | None,
+    edge_src[E], edge_dst[E] -> out[num_nodes, d_out]``; edges in any order. Receivers without
+    edges get zeros. No ``[E, d_out]`` tensor is formed, in the forward or the backward pass.
+    """
+    for t, name in ((x, "x"), (edge_attr, "edge_attr"), (edge_src, "edge_src"), (edge_dst, "edge_dst")):
+        _check_tensor(t, name)
+    if edge_weight is None:
+        edge_weight = x.new_empty(0)
+    return torch.ops.equiforce.conv(x, edge_attr, edge_weight, edge_src, edge_dst, num_nodes, descriptor,
+                                    coefficients, dim_out)
+
+
+def neighbor_list(positions, cell=None, pbc=False, cutoff: float = 5.0,
+                  self_interaction: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Every pair within ``cutoff``: ``(i[P], j[P], S[P, 3])`` with
+    ``D = positions[j] - positions[i] + S @ cell`` and ``|D| < cutoff``.
+
+    The pair set and convention of ``ase.neighborlist.primitive_neighbor_list('ijS', ...)``:
+    triclinic cells, any mix of periodic and open directions (``pbc`` a bool or three), cells
+    smaller than the cutoff (several images of an atom, its own included), atoms outside the cell.
+    ``cell`` rows are lattice vectors (None: no cell, all open). O(N) cell list; pairs sorted by i.
+    """
+    positions = torch.as_tensor(positions)
+    if not positions.is_floating_point():
+        positions = positions.double()
+    cell = torch.zeros(3, 3, dtype=torch.float64) if cell is None else torch.as_tensor(cell, dtype=torch.float64)
+    pbc = torch.as_tensor(pbc, dtype=torch.bool).cpu()
+    if pbc.dim() == 0:
+        pbc = pbc.repeat(3)
+    return torch.ops.equiforce.neighbor_list(positions, cell.cpu(), pbc, float(cutoff), bool(self_interaction))

@@ -10,7 +10,7 @@ from ..algebra.spherical_harmonics import normalization_factors, recurrence_term
 from ..algebra.tensor_product import TensorProductDescriptor
 from ..algebra.wigner import wigner_3j
 
-__all__ = ["spherical_harmonics", "tensor_product"]
+__all__ = ["spherical_harmonics", "tensor_product", "conv"]
 
 
 def spherical_harmonics(vectors: torch.Tensor, lmax: int, normalize: bool = True,
@@ -63,4 +63,12 @@ def tensor_product(x1: torch.Tensor, x2: torch.Tensor, weight: torch.Tensor | No
         outs[ins.i_out] = outs[ins.i_out] + ins.path_weight * r
     if not outs:
         return x1.new_zeros(batch, 0)
-    return torch.cat([o.reshape(batch, -1) for o in outs], dim=1)
+    return torch.cat([o.reshape(batch, o.shape[1] * o.shape[2]) for o in outs], dim=1)
+
+
+def conv(x: torch.Tensor, edge_attr: torch.Tensor, edge_weight: torch.Tensor | None, edge_src: torch.Tensor,
+         edge_dst: torch.Tensor, num_nodes: int, descriptor: TensorProductDescriptor) -> torch.Tensor:
+    """Same contract as ``equiforce.ops.conv``, unfused: per-edge messages, then ``index_add``."""
+    messages = tensor_product(x[edge_src], edge_attr, edge_weight, descriptor)
+    out = x.new_zeros(num_nodes, descriptor.irreps_out.dim)
+    return out.index_add(0, edge_dst, messages)
