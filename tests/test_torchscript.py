@@ -17,16 +17,26 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 class ToyEnergy(torch.nn.Module):
-    """E(x) = sum over atoms of |TP(Y(x), |x| Y(x))|^2: uses both ops, twice differentiable."""
+    """A miniature potential on every op: neighbour list, SH of the edge vectors, a fused
+    convolution and a tensor-product readout. Twice differentiable in the positions."""
 
     def __init__(self):
         super().__init__()
         self.sh = o3.SphericalHarmonics([0, 1, 2], normalize=True, normalization="component")
-        self.tp = o3.FullyConnectedTensorProduct("0e+1o+2e", "0e+1o+2e", "4x0e+2x1o")
+        self.conv = o3.TensorProductConv("2x0e", "0e+1o+2e", "2x0e+2x1o+2x2e",
+                                         [(0, 0, 0, "uvu", True), (0, 1, 1, "uvu", True), (0, 2, 2, "uvu", True)])
+        self.tp = o3.FullyConnectedTensorProduct("2x0e+2x1o+2x2e", "2x0e+2x1o+2x2e", "3x0e")
+        self.radial = torch.nn.Linear(1, self.conv.weight_numel)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.sh(x)
-        return self.tp(y, y * torch.linalg.vector_norm(x, dim=-1, keepdim=True)).pow(2).sum()
+        cell = torch.zeros(3, 3, dtype=x.dtype)
+        pbc = torch.zeros(3, dtype=torch.bool)
+        i, j, _ = torch.ops.equiforce.neighbor_list(x.detach(), cell, pbc, 2.5, False)
+        vec = x[j] - x[i]
+        r = torch.linalg.vector_norm(vec, dim=-1, keepdim=True)
+        weight = torch.tanh(self.radial(r)) * torch.cos(r)
+        h = self.conv(torch.ones(x.shape[0], 2, dtype=x.dtype), self.sh(vec), weight, j, i)
+        return self.tp(h, h).pow(2).sum()
 
 
 def _reference(module, x):
@@ -43,7 +53,7 @@ def saved_module(tmp_path_factory):
     module = torch.jit.script(ToyEnergy().double())
     path = tmp_path_factory.mktemp("ts") / "toy.pt"
     module.save(str(path))
-    x = torch.randn(11, 3, dtype=torch.float64)
+    x = torch.randn(11, 3, dtype=torch.float64) * 1.5
     return path, x, _reference(module, x)
 
 

@@ -45,3 +45,13 @@ def test_irreps_D_is_block_diagonal_orthogonal():
     d = irreps_D("2x0e+1x1o+1x2e", g)
     assert torch.allclose(d @ d.T, torch.eye(d.shape[0], dtype=d.dtype), atol=1e-12)
     assert torch.allclose(d[2:5, 2:5], g)
+
+
+def test_convolution(dtype):
+    conv = o3.TensorProductConv(*nequip_case()).to(dtype)
+    src = torch.tensor([0, 1, 2, 3, 4, 0, 2, 4])
+    dst = torch.tensor([1, 2, 3, 4, 0, 3, 0, 0])
+    w = torch.randn(8, conv.weight_numel, dtype=dtype)
+    assert_equivariant(lambda x, a: conv(x, a, w, src, dst), [conv.irreps_in1, conv.irreps_in2], [conv.irreps_out],
+                       args=[torch.randn(5, conv.irreps_in1.dim, dtype=dtype),
+                             torch.randn(8, conv.irreps_in2.dim, dtype=dtype)], dtype=dtype)
