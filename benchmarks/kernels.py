@@ -30,16 +30,14 @@ Smoke test:
     python benchmarks/kernels.py --quick --json-out /tmp/kernels_quick.json
 """
 import argparse
-import datetime
 import gc
-import json
 import os
-import platform
-import statistics
 import sys
 import time
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # must happen before torch is imported
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _common import (environment, env_footer, finish_environment, log, make_fn, nequip_tp_arguments,  # noqa: E402
+                     random_unit, time_fn, write_json)  # _common sets OMP_WAIT_POLICY before torch is imported
 
 import torch  # noqa: E402
 import e3nn  # noqa: E402
@@ -52,72 +50,9 @@ DTYPES = {"float32": torch.float32, "float64": torch.float64}
 TOL = {"float32": dict(rtol=1e-4, atol=1e-5), "float64": dict(rtol=1e-10, atol=1e-12)}
 
 
-def log(*a):
-    print(*a, file=sys.stderr, flush=True)
-
-
-def summarize(samples):
-    """[(wall_s, cpu_s)] per call -> summary in ms (same fields as the peers' scripts)."""
-    ts = sorted(w for w, _ in samples)
-    cs = [c for _, c in samples]
-    med = statistics.median(ts)
-    q1, q3 = (statistics.quantiles(ts, n=4, method="inclusive")[::2] if len(ts) >= 4 else (ts[0], ts[-1]))
-    return {
-        "median_ms": med * 1e3, "min_ms": ts[0] * 1e3, "max_ms": ts[-1] * 1e3,
-        "iqr_over_median": (q3 - q1) / med if med > 0 else None,
-        "cpu_median_ms": statistics.median(cs) * 1e3,
-        "cpu_util": sum(cs) / sum(ts) if sum(ts) > 0 else None,
-        "repeats": len(ts),
-    }
-
-
-def time_fn(fn, warmup, repeats):
-    for _ in range(warmup):
-        fn()
-    samples = []
-    for _ in range(repeats):
-        c0, t0 = time.process_time(), time.perf_counter()
-        fn()
-        samples.append((time.perf_counter() - t0, time.process_time() - c0))
-    return summarize(samples)
-
-
-def make_fn(call, inputs, gout, mode):
-    """fwd: call(*inputs) under no_grad. fwd_bwd: forward + grads of (y * gout).sum() w.r.t. all inputs."""
-    if mode == "fwd":
-        def fn():
-            with torch.no_grad():
-                return call(*inputs)
-        return fn
-    leaves = [t.detach().clone().requires_grad_(True) for t in inputs]
-
-    def fn():
-        return torch.autograd.grad(call(*leaves), leaves, grad_outputs=gout)
-    return fn
-
-
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or None
-
-
 def tp_arguments():
     """NequIP-sized 'uvu' TP: every allowed path with l_out <= 2, one 32x<ir_out> segment per path."""
-    irreps_in1, irreps_in2 = e3nn.o3.Irreps("32x0e+32x1o+32x2e"), e3nn.o3.Irreps("1x0e+1x1o+1x2e")
-    mid, instructions = [], []
-    for i1, (mul, ir1) in enumerate(irreps_in1):
-        for i2, (_, ir2) in enumerate(irreps_in2):
-            for ir_out in ir1 * ir2:
-                if ir_out.l <= 2:
-                    instructions.append((i1, i2, len(mid), "uvu", True))
-                    mid.append(f"{mul}x{ir_out}")
-    return str(irreps_in1), str(irreps_in2), "+".join(mid), instructions
+    return nequip_tp_arguments(mul=32, lmax=2)
 
 
 def bench_config(results, op, config, dname, modes, build, make_inputs, args, check=None, info=None):
@@ -155,11 +90,6 @@ def bench_config(results, op, config, dname, modes, build, make_inputs, args, ch
             f"util {rec['e3nn']['cpu_util']:.2f})  speedup {rec['speedup']:.2f}x")
     del inputs, gout, calls
     gc.collect()
-
-
-def random_unit(n, dtype, seed):
-    x = torch.randn(n, 3, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
-    return (x / x.norm(dim=-1, keepdim=True)).to(dtype)
 
 
 def run_sh(results, args):
@@ -231,13 +161,8 @@ def main():
 
     torch.set_num_threads(args.threads)
     t_start = time.perf_counter()
-    env = {
-        "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
-        "python": platform.python_version(), "torch": torch.__version__, "e3nn": e3nn.__version__,
-        "equiforce": equiforce.__version__, "e3nn_opt_defaults": dict(e3nn.get_optimization_defaults()),
-        "threads": torch.get_num_threads(), "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY"),
-        "cpu_model": cpu_model(), "cpu_count": os.cpu_count(), "loadavg_start": list(os.getloadavg()),
-    }
+    env = environment({"e3nn": e3nn.__version__, "equiforce": equiforce.__version__,
+                       "e3nn_opt_defaults": dict(e3nn.get_optimization_defaults())})
     log(f"[kernels] torch {env['torch']} e3nn {env['e3nn']} equiforce {env['equiforce']} threads {env['threads']} "
         f"OMP_WAIT_POLICY {env['OMP_WAIT_POLICY']} loadavg {env['loadavg_start']}")
 
@@ -246,18 +171,12 @@ def main():
         run_sh(results, args)
     if args.only in (None, "tp"):
         run_tp(results, args)
-    env["loadavg_end"] = list(os.getloadavg())
-    env["total_s"] = time.perf_counter() - t_start
+    finish_environment(env, t_start)
 
     print_table(results)
-    print(f"\nthreads {env['threads']}, OMP_WAIT_POLICY {env['OMP_WAIT_POLICY']}, loadavg {env['loadavg_start']} -> "
-          f"{env['loadavg_end']}, total {env['total_s']:.0f} s")
-    if args.json_out:
-        os.makedirs(os.path.dirname(os.path.abspath(args.json_out)), exist_ok=True)
-        with open(args.json_out, "w") as f:
-            json.dump({"bench": "equiforce_vs_e3nn_kernels", "env": env, "args": vars(args), "results": results},
-                      f, indent=1)
-        log(f"[kernels] wrote {args.json_out}")
+    print(f"\n{env_footer(env)}")
+    write_json(args.json_out, {"bench": "equiforce_vs_e3nn_kernels", "env": env, "args": vars(args),
+                               "results": results}, "kernels")
     if not all(r.get("allclose", True) for r in results):
         sys.exit("FAILED: equiforce and e3nn outputs disagree (see max_abs_diff in the JSON)")
 

@@ -1,6 +1,5 @@
 """A module built on the ops is scripted, saved, re-loaded in a fresh Python process, and run from
 a C++ program that dlopens the op library: same energy, gradient and Hessian-vector product."""
-import os
 import shutil
 import subprocess
 import sys
@@ -80,10 +79,11 @@ def cpp_program():
     venv_cmake = Path(sys.executable).parent / "cmake"
     cmake = str(venv_cmake) if venv_cmake.exists() else shutil.which("cmake")
     build = ROOT / "build" / "tests-cpp"
-    env = dict(os.environ, CMAKE_PREFIX_PATH=torch.utils.cmake_prefix_path)
-    subprocess.run([cmake, "-S", str(ROOT / "tests" / "cpp"), "-B", str(build), "-DCMAKE_BUILD_TYPE=Release"],
-                   check=True, env=env, capture_output=True)
-    subprocess.run([cmake, "--build", str(build), "-j2"], check=True, env=env, capture_output=True)
+    configure = subprocess.run([cmake, "-S", str(ROOT / "tests" / "cpp"), "-B", str(build), "-DCMAKE_BUILD_TYPE=Release",
+                                f"-DPython_EXECUTABLE={sys.executable}"], capture_output=True, text=True)
+    assert configure.returncode == 0, configure.stdout + configure.stderr
+    compiled = subprocess.run([cmake, "--build", str(build), "-j2"], capture_output=True, text=True)
+    assert compiled.returncode == 0, compiled.stdout + compiled.stderr
     return build / "run_scripted_module"
 
 
