@@ -136,3 +136,13 @@ def test_spherical_harmonics_default_normalization_is_integral():
 def test_bad_input_raises_clear_errors(call, error):
     with pytest.raises(error):
         call()
+
+
+def test_mixed_devices_are_refused():
+    tp = o3.TensorProduct("2x0e", "0e", "2x0e", [(0, 0, 0, "uvu", True)], shared_weights=False)
+    with pytest.raises(ValueError, match="one device"):
+        tp(torch.randn(3, 2), torch.randn(3, 1, device="meta"), torch.randn(3, 2))
+    conv = o3.TensorProductConv("2x0e", "0e", "2x0e", [(0, 0, 0, "uvu", True)])
+    with pytest.raises(ValueError, match="one device"):
+        conv(torch.randn(3, 2), torch.randn(2, 1), torch.randn(2, 2), torch.tensor([0, 1]),
+             torch.tensor([1, 2], device="meta"))

@@ -139,3 +139,11 @@ def test_bad_input_raises_clear_errors(index):
     call, error, match = _bad_calls()[index]
     with pytest.raises(error, match=match):
         call()
+
+
+def test_mixed_devices_are_refused():
+    d = descriptor("uvu")
+    x1, x2, w = _inputs(d, 3, torch.float64, "per_sample")
+    ints, floats = (torch.from_numpy(a) for a in d.to_arrays())
+    with pytest.raises(ValueError, match="different devices"):
+        ops.tensor_product(x1, x2.to("meta"), w, ints, floats, d.irreps_out.dim)

@@ -94,6 +94,8 @@ class TensorProduct(torch.nn.Module):
         if x.shape[-1] != self._dim_in1 or y.shape[-1] != self._dim_in2:
             raise ValueError(f"inputs must end in {self._dim_in1} and {self._dim_in2}, got {list(x.shape)} and {list(y.shape)}")
         w = self._get_weights(weight)
+        if x.device != y.device or (self.weight_numel > 0 and w.device != x.device):
+            raise ValueError("tensor product inputs and weights must be on one device; move them with .to(device)")
         batch = _broadcast(list(x.shape[:-1]), list(y.shape[:-1]))
         if self.weight_numel > 0 and not self.shared_weights:
             batch = _broadcast(batch, list(w.shape[:-1]))

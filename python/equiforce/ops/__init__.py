@@ -46,6 +46,12 @@ def _check_tensor(t, name: str) -> None:
         raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
 
 
+def _check_same_device(**tensors) -> None:
+    devices = {name: t.device for name, t in tensors.items() if t is not None}
+    if len(set(devices.values())) > 1:
+        raise ValueError(f"inputs are on different devices ({devices}); move them to one device with .to(device)")
+
+
 def spherical_harmonics(vectors: torch.Tensor, lmax: int, normalize: bool = True,
                         normalization: str = "integral") -> torch.Tensor:
     """``vectors[..., 3] -> Y[..., (lmax+1)**2]``: every degree 0..lmax, e3nn's basis and normalisation.
@@ -72,6 +78,7 @@ def tensor_product(x1: torch.Tensor, x2: torch.Tensor, weight: torch.Tensor | No
     """
     for t, name in ((x1, "x1"), (x2, "x2")):
         _check_tensor(t, name)
+    _check_same_device(x1=x1, x2=x2, weight=weight)
     if weight is None:
         weight = x1.new_empty(0)
     return torch.ops.equiforce.tensor_product(x1, x2, weight, descriptor, coefficients, dim_out)
@@ -88,6 +95,7 @@ def conv(x: torch.Tensor, edge_attr: torch.Tensor, edge_weight: torch.Tensor | N
     """
     for t, name in ((x, "x"), (edge_attr, "edge_attr"), (edge_src, "edge_src"), (edge_dst, "edge_dst")):
         _check_tensor(t, name)
+    _check_same_device(x=x, edge_attr=edge_attr, edge_weight=edge_weight, edge_src=edge_src, edge_dst=edge_dst)
     if edge_weight is None:
         edge_weight = x.new_empty(0)
     return torch.ops.equiforce.conv(x, edge_attr, edge_weight, edge_src, edge_dst, num_nodes, descriptor,
