@@ -1,0 +1,1 @@
+"""Host integrations (ASE; LAMMPS and OpenMM plugins live in their own folders)."""

@@ -1,0 +1,4 @@
+"""The equiforce potential."""
+from .potential import EquiForceModel, evaluate
+
+__all__ = ["EquiForceModel", "evaluate"]

@@ -1,0 +1,128 @@
+"""EquiForceModel: NequIP-style E(3)-equivariant message passing on equiforce's operators.
+
+Energy is a sum of per-atom energies (invariant); forces are -dE/dr and the virial comes from the
+derivative with respect to a homogeneous strain, both by autograd (:func:`evaluate`).
+"""
+from typing import Dict, List, Optional
+
+import torch
+
+from ..algebra import Irreps
+from ..nn import BesselBasis, Interaction, PolynomialCutoff, hidden_irreps
+from ..o3 import Linear, SphericalHarmonics
+
+_DEFAULTS = dict(r_max=5.0, l_max=2, num_features=32, num_layers=4, num_basis=8, cutoff_p=6, parity=True,
+                 radial_hidden=64, radial_depth=2, avg_num_neighbors=1.0, dtype="float64")
+_DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+class EquiForceModel(torch.nn.Module):
+    """``forward(positions[N, 3], species[N], edge_src[E], edge_dst[E], edge_shift[E, 3]) -> E_i[N]``.
+
+    Edges carry messages from ``edge_src`` to ``edge_dst``; the edge vector is
+    ``positions[edge_src] - positions[edge_dst] + edge_shift`` (edge_shift = S @ cell, Angstrom).
+    ``species`` are indices into ``self.species`` (element symbols). Energies in eV.
+    """
+
+    def __init__(self, species: List[str], r_max: float = 5.0, l_max: int = 2, num_features: int = 32,
+                 num_layers: int = 4, num_basis: int = 8, cutoff_p: int = 6, parity: bool = True,
+                 radial_hidden: int = 64, radial_depth: int = 2, avg_num_neighbors: float = 1.0) -> None:
+        super().__init__()
+        if not species or len(set(species)) != len(species):
+            raise ValueError(f"species must be a non-empty list of distinct element symbols, got {species}")
+        if not 0 <= l_max <= 6 or num_layers < 1 or num_features < 1 or r_max <= 0:
+            raise ValueError("need 0 <= l_max <= 6, num_layers >= 1, num_features >= 1 and r_max > 0")
+        self.species = list(species)
+        self.r_max = float(r_max)
+        self.num_layers = int(num_layers)
+        num_species = len(species)
+        self.embedding = Linear(f"{num_species}x0e", f"{num_features}x0e")
+        self.sh = SphericalHarmonics(Irreps.spherical_harmonics(l_max), normalize=True, normalization="component")
+        self.basis = BesselBasis(r_max, num_basis)
+        self.cutoff = PolynomialCutoff(r_max, cutoff_p)
+        target = hidden_irreps(num_features, l_max, parity)
+        irreps = Irreps(f"{num_features}x0e")
+        layers = []
+        for _ in range(num_layers):
+            layer = Interaction(irreps, self.sh.irreps_out, target, num_species, num_basis, radial_hidden,
+                                radial_depth, avg_num_neighbors)
+            layers.append(layer)
+            irreps = layer.irreps_out
+        self.layers = torch.nn.ModuleList(layers)
+        self.readout_hidden = Linear(irreps, f"{max(num_features // 2, 1)}x0e")
+        self.readout = Linear(f"{max(num_features // 2, 1)}x0e", "1x0e")
+        self.register_buffer("energy_shift", torch.zeros(num_species))
+        self.register_buffer("energy_scale", torch.ones(num_species))
+
+    @classmethod
+    def from_config(cls, config: Dict) -> "EquiForceModel":
+        """Build from a dict: ``species`` (required), ``r_max``, ``l_max``, ``num_features``,
+        ``num_layers``, ``num_basis``, ``cutoff_p``, ``parity``, ``radial_hidden``, ``radial_depth``,
+        ``avg_num_neighbors``, ``dtype`` ('float32' or 'float64'). Unknown keys are an error."""
+        config = dict(config)
+        if "species" not in config:
+            raise ValueError("model config needs 'species', e.g. ['C', 'H', 'O']")
+        unknown = set(config) - set(_DEFAULTS) - {"species"}
+        if unknown:
+            raise ValueError(f"unknown model config keys {sorted(unknown)}; known: {sorted(set(_DEFAULTS) | {'species'})}")
+        options = {**_DEFAULTS, **config}
+        dtype = options.pop("dtype")
+        if dtype not in _DTYPES:
+            raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
+        return cls(**options).to(_DTYPES[dtype])
+
+    def species_index(self, symbols: List[str]) -> torch.Tensor:
+        """Element symbols -> species indices; unknown elements are an error that names them."""
+        lookup = {s: n for n, s in enumerate(self.species)}
+        missing = sorted({s for s in symbols if s not in lookup})
+        if missing:
+            raise ValueError(f"this model knows the elements {self.species}, not {missing}")
+        return torch.tensor([lookup[s] for s in symbols], dtype=torch.long)
+
+    def forward(self, positions: torch.Tensor, species: torch.Tensor, edge_src: torch.Tensor,
+                edge_dst: torch.Tensor, edge_shift: torch.Tensor) -> torch.Tensor:
+        vec = positions[edge_src] - positions[edge_dst] + edge_shift
+        r = torch.linalg.vector_norm(vec, dim=-1)
+        sh = self.sh(vec)
+        radial = self.basis(r) * self.cutoff(r).unsqueeze(-1)
+        one_hot = torch.nn.functional.one_hot(species, len(self.species)).to(positions.dtype)
+        x = self.embedding(one_hot)
+        for layer in self.layers:
+            x = layer(x, one_hot, sh, radial, edge_src, edge_dst)
+        energy = self.readout(self.readout_hidden(x)).squeeze(-1)
+        return energy * self.energy_scale[species] + self.energy_shift[species]
+
+
+def evaluate(model: EquiForceModel, positions: torch.Tensor, species: torch.Tensor,
+             cell: Optional[torch.Tensor] = None, pbc=False, forces: bool = True,
+             stress: bool = False) -> Dict[str, torch.Tensor]:
+    """Energy (eV), per-atom energies, forces (eV/A) and, for a periodic cell, the virial and stress
+    (eV/A^3, ASE's sign: positive under tension) of one structure, by autograd."""
+    from ..ops import neighbor_list
+
+    dtype = model.energy_shift.dtype
+    positions = positions.to(dtype)
+    cell = torch.zeros(3, 3, dtype=dtype) if cell is None else torch.as_tensor(cell, dtype=dtype)
+    i, j, shift_index = neighbor_list(positions.detach(), cell, pbc, model.r_max)
+    strain = torch.zeros(3, 3, dtype=dtype, requires_grad=stress)
+    deform = torch.eye(3, dtype=dtype) + strain
+    pos = positions.detach().requires_grad_(forces)
+    pos_strained = pos @ deform
+    shifts = shift_index.to(dtype) @ (cell @ deform)
+    # ASE's pairs (i, j) have D = pos[j] - pos[i] + S @ cell: messages flow from j to i
+    atomic = model(pos_strained, species, j, i, shifts)
+    energy = atomic.sum()
+    out = {"energy": energy.detach(), "energies": atomic.detach()}
+    wrt = [t for t, want in ((pos, forces), (strain, stress)) if want]
+    if wrt:
+        grads = torch.autograd.grad(energy, wrt)
+        if forces:
+            out["forces"] = -grads[0]
+        if stress:
+            dE_dstrain = grads[-1]
+            volume = torch.abs(torch.det(cell))
+            if volume == 0:
+                raise ValueError("stress needs a periodic cell with non-zero volume")
+            out["virial"] = -dE_dstrain
+            out["stress"] = dE_dstrain / volume
+    return out

@@ -1,0 +1,45 @@
+"""Gated nonlinearity for equivariant features (as e3nn's Gate): scalars through an activation,
+higher-l features multiplied by sigmoid gates computed from extra scalars."""
+import torch
+
+from ..algebra import Irreps
+
+
+class Gate(torch.nn.Module):
+    """``[scalars | gates | gated] -> [act(scalars) | sigmoid(gates) * gated]``.
+
+    ``irreps_scalars`` (0e/0o) pass through ``act`` (odd scalars through tanh, which keeps parity);
+    ``irreps_gated`` has one gate scalar (0e) per multiplicity, in order. Input irreps are
+    ``irreps_scalars + irreps_gates + irreps_gated``; output ``irreps_scalars + irreps_gated``.
+    """
+
+    def __init__(self, irreps_scalars, irreps_gated, act=torch.nn.functional.silu) -> None:
+        super().__init__()
+        self.irreps_scalars = Irreps(irreps_scalars)
+        self.irreps_gated = Irreps(irreps_gated)
+        if any(ir.l != 0 for _, ir in self.irreps_scalars):
+            raise ValueError(f"Gate: irreps_scalars must be scalars, got {self.irreps_scalars}")
+        if any(ir.l == 0 for _, ir in self.irreps_gated):
+            raise ValueError(f"Gate: irreps_gated must have l > 0, got {self.irreps_gated}")
+        self.num_gates = self.irreps_gated.num_irreps
+        self.irreps_gates = Irreps(f"{self.num_gates}x0e") if self.num_gates else Irreps("")
+        self.irreps_in = self.irreps_scalars + self.irreps_gates + self.irreps_gated
+        self.irreps_out = self.irreps_scalars + self.irreps_gated
+        self.act = act
+        odd = torch.cat([torch.full((mul,), ir.p < 0) for mul, ir in self.irreps_scalars]) \
+            if len(self.irreps_scalars) else torch.zeros(0, dtype=torch.bool)
+        self.register_buffer("_odd_scalars", odd, persistent=False)
+        # index that repeats each gate over the 2l+1 components of its feature
+        repeat = [n for n, (mul_ir) in enumerate(ir for mul, ir in self.irreps_gated for _ in range(mul))
+                  for _ in range(mul_ir.dim)]
+        self.register_buffer("_gate_index", torch.tensor(repeat, dtype=torch.long), persistent=False)
+        self._num_scalars = self.irreps_scalars.dim
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        s = features[..., : self._num_scalars]
+        g = features[..., self._num_scalars : self._num_scalars + self.num_gates]
+        v = features[..., self._num_scalars + self.num_gates :]
+        s = torch.where(self._odd_scalars, torch.tanh(s), self.act(s))
+        if self.num_gates == 0:
+            return s
+        return torch.cat([s, v * torch.sigmoid(g)[..., self._gate_index]], dim=-1)

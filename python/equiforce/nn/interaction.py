@@ -1,0 +1,69 @@
+"""NequIP-style interaction block on the fused convolution."""
+from typing import List, Tuple
+
+import torch
+
+from ..algebra import Irrep, Irreps
+from ..o3 import FullyConnectedTensorProduct, Linear, TensorProductConv
+from .gate import Gate
+from .radial import RadialMLP
+
+
+def conv_instructions(irreps_in: Irreps, irreps_sh: Irreps, targets: Irreps) -> Tuple[Irreps, List[tuple]]:
+    """uvu paths from every (input, SH) pair to every output irrep present in ``targets``, each into
+    its own segment (NequIP's layout). Returns (irreps_mid, instructions)."""
+    wanted = {ir for _, ir in targets}
+    mid, instructions = [], []
+    for i1, (mul, ir1) in enumerate(irreps_in):
+        for i2, (_, ir2) in enumerate(irreps_sh):
+            for ir in ir1 * ir2:
+                if ir in wanted:
+                    instructions.append((i1, i2, len(mid), "uvu", True))
+                    mid.append((mul, ir))
+    return Irreps(mid), instructions
+
+
+class Interaction(torch.nn.Module):
+    """One message-passing layer:
+    ``x -> Linear -> conv(SH(r_ij), radial MLP(r_ij)) / sqrt(avg_num_neighbors) -> Linear
+    + self-connection(x, species) -> gate``, with a residual connection when shapes allow.
+
+    ``forward(x[N, irreps_in], species_one_hot[N, S], sh[E, irreps_sh], radial[E, num_basis],
+    edge_src[E], edge_dst[E]) -> x'[N, irreps_out]``.
+    """
+
+    def __init__(self, irreps_in, irreps_sh, irreps_hidden, num_species: int, num_basis: int, radial_hidden: int,
+                 radial_depth: int, avg_num_neighbors: float) -> None:
+        super().__init__()
+        irreps_in, irreps_sh, irreps_hidden = Irreps(irreps_in), Irreps(irreps_sh), Irreps(irreps_hidden)
+        self.irreps_in = irreps_in
+        self.linear_in = Linear(irreps_in, irreps_in)
+        irreps_mid, instructions = conv_instructions(irreps_in, irreps_sh, irreps_hidden)
+        self.conv = TensorProductConv(irreps_in, irreps_sh, irreps_mid, instructions)
+        self.radial = RadialMLP(num_basis, radial_hidden, radial_depth, self.conv.weight_numel)
+        reachable = {ir for _, ir in irreps_mid}
+        scalars = Irreps([(mul, ir) for mul, ir in irreps_hidden if ir.l == 0 and ir in reachable])
+        gated = Irreps([(mul, ir) for mul, ir in irreps_hidden if ir.l > 0 and ir in reachable])
+        self.gate = Gate(scalars, gated)
+        self.linear_out = Linear(irreps_mid, self.gate.irreps_in)
+        self.self_connection = FullyConnectedTensorProduct(irreps_in, Irreps(f"{num_species}x0e"), self.gate.irreps_in)
+        self.irreps_out = self.gate.irreps_out
+        self.residual = irreps_in == self.irreps_out
+        self.inv_sqrt_neighbors = float(avg_num_neighbors) ** -0.5
+
+    def forward(self, x: torch.Tensor, species_one_hot: torch.Tensor, sh: torch.Tensor, radial: torch.Tensor,
+                edge_src: torch.Tensor, edge_dst: torch.Tensor) -> torch.Tensor:
+        h = self.linear_in(x)
+        h = self.conv(h, sh, self.radial(radial), edge_src, edge_dst) * self.inv_sqrt_neighbors
+        h = self.linear_out(h) + self.self_connection(x, species_one_hot)
+        h = self.gate(h)
+        return x + h if self.residual else h
+
+
+def hidden_irreps(num_features: int, l_max: int, parity: bool) -> Irreps:
+    """``num_features`` copies of every irrep up to l_max: both parities when ``parity``, else (-1)^l."""
+    out = []
+    for l in range(l_max + 1):
+        for p in ((1, -1) if parity else ((-1) ** l,)):
+            out.append((num_features, Irrep(l, p)))
+    return Irreps(out)
