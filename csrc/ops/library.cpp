@@ -29,6 +29,11 @@ at::Tensor weighted_paths_only(const at::Tensor& descriptor) {
 
 }  // namespace equiforce::ops
 
+// Referenced by the runtime library so that linking it always loads (and so registers) the ops.
+extern "C" __attribute__((visibility("default"))) const char* equiforce_ops_library_version() {
+  return EQUIFORCE_VERSION;
+}
+
 TORCH_LIBRARY(equiforce, m) {
   m.def("spherical_harmonics(Tensor vectors, int lmax, bool normalize, str normalization) -> Tensor");
   m.def(

@@ -1,4 +1,6 @@
 """ASE calculator for equiforce models."""
+from pathlib import Path
+
 import numpy as np
 import torch
 from ase.calculators.calculator import Calculator, all_changes
@@ -8,25 +10,49 @@ from ..model import EquiForceModel, evaluate
 
 class EquiForceCalculator(Calculator):
     """``atoms.calc = EquiForceCalculator(model)``: energy, free_energy, forces, stress (periodic cells)
-    and per-atom ``energies``, in eV and Angstrom. ``model`` is an :class:`EquiForceModel`."""
+    and per-atom ``energies``, in eV and Angstrom. ``model`` is an :class:`EquiForceModel` or the
+    path of an exported model (``equiforce deploy``)."""
 
     implemented_properties = ["energy", "free_energy", "forces", "stress", "energies"]
 
-    def __init__(self, model: EquiForceModel, device: str = "cpu", **kwargs) -> None:
+    def __init__(self, model, device: str = "cpu", **kwargs) -> None:
         super().__init__(**kwargs)
-        if not isinstance(model, EquiForceModel):
-            raise TypeError(f"EquiForceCalculator needs an EquiForceModel, got {type(model).__name__}")
-        self.model = model.to(device).eval()
         self.device = torch.device(device)
+        self.deployed = None
+        if isinstance(model, (str, Path)):
+            from ..deploy import load
+
+            self.deployed, meta = load(model)
+            self.deployed = self.deployed.to(self.device)
+            self.species = meta["species"].split()
+        elif isinstance(model, EquiForceModel):
+            self.model = model.to(device).eval()
+            self.species = list(model.species)
+        else:
+            raise TypeError(f"EquiForceCalculator needs an EquiForceModel or a model path, got {type(model).__name__}")
+
+    def _species_index(self, symbols) -> torch.Tensor:
+        lookup = {s: n for n, s in enumerate(self.species)}
+        missing = sorted(set(symbols) - set(lookup))
+        if missing:
+            raise ValueError(f"this model knows the elements {self.species}, not {missing}")
+        return torch.tensor([lookup[s] for s in symbols], dtype=torch.long, device=self.device)
 
     def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes) -> None:
         super().calculate(atoms, properties, system_changes)
         atoms = self.atoms
-        species = self.model.species_index(atoms.get_chemical_symbols()).to(self.device)
+        species = self._species_index(atoms.get_chemical_symbols())
         positions = torch.as_tensor(atoms.positions, device=self.device)
+        cell = torch.as_tensor(atoms.cell.array, device=self.device)
         want_stress = "stress" in properties and bool(atoms.pbc.all())
-        out = evaluate(self.model, positions, species, torch.as_tensor(atoms.cell.array), atoms.pbc.tolist(),
-                       forces=True, stress=want_stress)
+        if self.deployed is not None:
+            energy, atomic, forces, virial = self.deployed.compute(positions, species, cell,
+                                                                   torch.as_tensor(atoms.pbc, device=self.device))
+            out = {"energy": energy, "energies": atomic, "forces": forces}
+            if want_stress:
+                out["stress"] = -virial / abs(float(np.linalg.det(atoms.cell.array)))
+        else:
+            out = evaluate(self.model, positions, species, cell, atoms.pbc.tolist(), forces=True, stress=want_stress)
         energy = float(out["energy"])
         self.results = {
             "energy": energy,

@@ -17,11 +17,13 @@ _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
 class EquiForceModel(torch.nn.Module):
-    """``forward(positions[N, 3], species[N], edge_src[E], edge_dst[E], edge_shift[E, 3]) -> E_i[N]``.
+    """``forward(edge_vectors[E, 3], species[N], edge_src[E], edge_dst[E]) -> E_i[N]`` (eV).
 
-    Edges carry messages from ``edge_src`` to ``edge_dst``; the edge vector is
-    ``positions[edge_src] - positions[edge_dst] + edge_shift`` (edge_shift = S @ cell, Angstrom).
-    ``species`` are indices into ``self.species`` (element symbols). Energies in eV.
+    Edges carry messages from ``edge_src`` to ``edge_dst``; ``edge_vectors`` point from the
+    receiver to the sender, ``positions[src] - positions[dst] + S @ cell`` (Angstrom). The model
+    sees positions only through edge vectors, so forces and the virial both follow from dE/d(edge
+    vectors) in one backward pass, correct with periodic images and ghost atoms alike.
+    ``species`` are indices into ``self.species`` (element symbols).
     """
 
     def __init__(self, species: List[str], r_max: float = 5.0, l_max: int = 2, num_features: int = 32,
@@ -79,13 +81,12 @@ class EquiForceModel(torch.nn.Module):
             raise ValueError(f"this model knows the elements {self.species}, not {missing}")
         return torch.tensor([lookup[s] for s in symbols], dtype=torch.long)
 
-    def forward(self, positions: torch.Tensor, species: torch.Tensor, edge_src: torch.Tensor,
-                edge_dst: torch.Tensor, edge_shift: torch.Tensor) -> torch.Tensor:
-        vec = positions[edge_src] - positions[edge_dst] + edge_shift
+    def forward(self, vec: torch.Tensor, species: torch.Tensor, edge_src: torch.Tensor,
+                edge_dst: torch.Tensor) -> torch.Tensor:
         r = torch.linalg.vector_norm(vec, dim=-1)
         sh = self.sh(vec)
         radial = self.basis(r) * self.cutoff(r).unsqueeze(-1)
-        one_hot = torch.nn.functional.one_hot(species, len(self.species)).to(positions.dtype)
+        one_hot = torch.nn.functional.one_hot(species, len(self.species)).to(vec.dtype)
         x = self.embedding(one_hot)
         for layer in self.layers:
             x = layer(x, one_hot, sh, radial, edge_src, edge_dst)
@@ -93,36 +94,40 @@ class EquiForceModel(torch.nn.Module):
         return energy * self.energy_scale[species] + self.energy_shift[species]
 
 
+def edge_forces_and_virial(vec_grad: torch.Tensor, vec: torch.Tensor, edge_src: torch.Tensor,
+                           edge_dst: torch.Tensor, num_atoms: int):
+    """From g = dE/d(edge vectors): forces ``-dE/dr`` on every atom (an edge vector is
+    r_src - r_dst + shift) and the virial ``W = -sum_e vec_e (x) g_e`` (eV)."""
+    grad_pos = torch.zeros(num_atoms, 3, dtype=vec.dtype, device=vec.device)
+    grad_pos = grad_pos.index_add(0, edge_src, vec_grad).index_add(0, edge_dst, -vec_grad)
+    return -grad_pos, -(vec.transpose(0, 1) @ vec_grad)
+
+
 def evaluate(model: EquiForceModel, positions: torch.Tensor, species: torch.Tensor,
              cell: Optional[torch.Tensor] = None, pbc=False, forces: bool = True,
              stress: bool = False) -> Dict[str, torch.Tensor]:
-    """Energy (eV), per-atom energies, forces (eV/A) and, for a periodic cell, the virial and stress
-    (eV/A^3, ASE's sign: positive under tension) of one structure, by autograd."""
+    """Energy (eV), per-atom energies, forces (eV/A) and, for a periodic cell, the virial (eV) and
+    stress (eV/A^3, ASE's sign: dE/dstrain / volume) of one structure."""
     from ..ops import neighbor_list
 
     dtype = model.energy_shift.dtype
-    positions = positions.to(dtype)
+    positions = positions.to(dtype).detach()
     cell = torch.zeros(3, 3, dtype=dtype) if cell is None else torch.as_tensor(cell, dtype=dtype)
-    i, j, shift_index = neighbor_list(positions.detach(), cell, pbc, model.r_max)
-    strain = torch.zeros(3, 3, dtype=dtype, requires_grad=stress)
-    deform = torch.eye(3, dtype=dtype) + strain
-    pos = positions.detach().requires_grad_(forces)
-    pos_strained = pos @ deform
-    shifts = shift_index.to(dtype) @ (cell @ deform)
+    i, j, shift_index = neighbor_list(positions, cell, pbc, model.r_max)
     # ASE's pairs (i, j) have D = pos[j] - pos[i] + S @ cell: messages flow from j to i
-    atomic = model(pos_strained, species, j, i, shifts)
+    vec = (positions[j] - positions[i] + shift_index.to(dtype) @ cell).requires_grad_(forces or stress)
+    atomic = model(vec, species, j, i)
     energy = atomic.sum()
     out = {"energy": energy.detach(), "energies": atomic.detach()}
-    wrt = [t for t, want in ((pos, forces), (strain, stress)) if want]
-    if wrt:
-        grads = torch.autograd.grad(energy, wrt)
+    if forces or stress:
+        (vec_grad,) = torch.autograd.grad(energy, vec)
+        f, virial = edge_forces_and_virial(vec_grad, vec.detach(), j, i, positions.shape[0])
         if forces:
-            out["forces"] = -grads[0]
+            out["forces"] = f
         if stress:
-            dE_dstrain = grads[-1]
             volume = torch.abs(torch.det(cell))
             if volume == 0:
                 raise ValueError("stress needs a periodic cell with non-zero volume")
-            out["virial"] = -dE_dstrain
-            out["stress"] = dE_dstrain / volume
+            out["virial"] = virial
+            out["stress"] = -virial / volume
     return out

@@ -1,4 +1,4 @@
-"""Gated nonlinearity for equivariant features (as e3nn's Gate): scalars through an activation,
+"""Gated nonlinearity for equivariant features (as e3nn's Gate): scalars through SiLU,
 higher-l features multiplied by sigmoid gates computed from extra scalars."""
 import torch
 
@@ -6,14 +6,14 @@ from ..algebra import Irreps
 
 
 class Gate(torch.nn.Module):
-    """``[scalars | gates | gated] -> [act(scalars) | sigmoid(gates) * gated]``.
+    """``[scalars | gates | gated] -> [silu(scalars) | sigmoid(gates) * gated]``.
 
-    ``irreps_scalars`` (0e/0o) pass through ``act`` (odd scalars through tanh, which keeps parity);
+    ``irreps_scalars`` (0e/0o) pass through SiLU (odd scalars through tanh, which keeps parity);
     ``irreps_gated`` has one gate scalar (0e) per multiplicity, in order. Input irreps are
     ``irreps_scalars + irreps_gates + irreps_gated``; output ``irreps_scalars + irreps_gated``.
     """
 
-    def __init__(self, irreps_scalars, irreps_gated, act=torch.nn.functional.silu) -> None:
+    def __init__(self, irreps_scalars, irreps_gated) -> None:
         super().__init__()
         self.irreps_scalars = Irreps(irreps_scalars)
         self.irreps_gated = Irreps(irreps_gated)
@@ -25,7 +25,6 @@ class Gate(torch.nn.Module):
         self.irreps_gates = Irreps(f"{self.num_gates}x0e") if self.num_gates else Irreps("")
         self.irreps_in = self.irreps_scalars + self.irreps_gates + self.irreps_gated
         self.irreps_out = self.irreps_scalars + self.irreps_gated
-        self.act = act
         odd = torch.cat([torch.full((mul,), ir.p < 0) for mul, ir in self.irreps_scalars]) \
             if len(self.irreps_scalars) else torch.zeros(0, dtype=torch.bool)
         self.register_buffer("_odd_scalars", odd, persistent=False)
@@ -39,7 +38,7 @@ class Gate(torch.nn.Module):
         s = features[..., : self._num_scalars]
         g = features[..., self._num_scalars : self._num_scalars + self.num_gates]
         v = features[..., self._num_scalars + self.num_gates :]
-        s = torch.where(self._odd_scalars, torch.tanh(s), self.act(s))
+        s = torch.where(self._odd_scalars, torch.tanh(s), torch.nn.functional.silu(s))
         if self.num_gates == 0:
             return s
-        return torch.cat([s, v * torch.sigmoid(g)[..., self._gate_index]], dim=-1)
+        return torch.cat([s, v * torch.index_select(torch.sigmoid(g), -1, self._gate_index)], dim=-1)

@@ -1,0 +1,54 @@
+// Loads an exported equiforce model (TorchScript, from `equiforce deploy`) for C++ hosts such as
+// the LAMMPS and OpenMM plugins, checks its metadata, and evaluates the deployed-model contract.
+// Linking this library also loads the operator library, which registers the ops the model calls.
+#pragma once
+
+#include <torch/script.h>
+
+#include <map>
+#include <string>
+#include <vector>
+
+namespace equiforce::runtime {
+
+struct Metadata {
+  std::vector<std::string> species;  // in the model's order
+  double r_max = 0;                  // Angstrom
+  int64_t num_layers = 0;
+  double ghost_cutoff = 0;  // num_layers * r_max: how far ghost atoms must reach
+  std::string dtype;        // "float32" or "float64"
+  int64_t format_version = 0;
+  std::map<std::string, std::string> all;
+};
+
+struct Outputs {
+  double energy = 0;              // of the local atoms (eV)
+  at::Tensor atomic_energies;     // [N]
+  at::Tensor forces;              // [N, 3] (eV/A), on local and ghost atoms
+  at::Tensor virial;              // [3, 3] (eV), from edge forces
+};
+
+class Model {
+ public:
+  // Throws std::runtime_error with a message that says what to do (missing file, foreign file,
+  // newer format version).
+  explicit Model(const std::string& path, const std::string& device = "cpu");
+
+  const Metadata& metadata() const { return metadata_; }
+  // Index of an element in the model's species, or -1.
+  int64_t species_index(const std::string& element) const;
+
+  // Host neighbour list: messages flow edge_src -> edge_dst, edge vector pos[src] - pos[dst] + shift.
+  Outputs compute(const at::Tensor& positions, const at::Tensor& species, const at::Tensor& edge_src,
+                  const at::Tensor& edge_dst, const at::Tensor& edge_shift, int64_t num_local);
+  // The model's own neighbour list from a cell (rows are lattice vectors) and pbc [3].
+  Outputs compute(const at::Tensor& positions, const at::Tensor& species, const at::Tensor& cell,
+                  const at::Tensor& pbc);
+
+ private:
+  torch::jit::Module module_;
+  Metadata metadata_;
+  torch::Device device_;
+};
+
+}  // namespace equiforce::runtime

@@ -1,0 +1,51 @@
+"""The ``equiforce`` command line: ``equiforce train CONFIG``, ``equiforce deploy CHECKPOINT -o model.pt``.
+
+(Self-checks, evaluation and MD join as they land.)
+"""
+import argparse
+import json
+import sys
+
+
+def _train(args) -> int:
+    from .train import Trainer, load_config
+
+    config = load_config(args.config)
+    if args.output_dir:
+        config["training"]["output_dir"] = args.output_dir
+    metrics = Trainer(config).fit()
+    print(json.dumps(metrics, indent=2))
+    return 0
+
+
+def _deploy(args) -> int:
+    from .deploy import export, load
+
+    path = export(args.checkpoint, args.output, format=args.format)
+    _, meta = load(path)
+    print(f"wrote {path}: " + ", ".join(f"{k}={v}" for k, v in meta.items()))
+    return 0
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="equiforce", description="E(3)-equivariant interatomic potentials")
+    commands = parser.add_subparsers(dest="command", required=True)
+    train = commands.add_parser("train", help="train a model from a YAML config (resumes from output_dir/last.pt)")
+    train.add_argument("config", help="YAML file with model, data and training sections")
+    train.add_argument("--output-dir", help="override training.output_dir")
+    train.set_defaults(run=_train)
+    deploy = commands.add_parser("deploy", help="export a checkpoint (EMA weights) for LAMMPS, OpenMM and ASE")
+    deploy.add_argument("checkpoint")
+    deploy.add_argument("-o", "--output", required=True)
+    deploy.add_argument("--format", default="torchscript", choices=["torchscript"])
+    deploy.set_defaults(run=_deploy)
+    args = parser.parse_args(argv)
+    try:
+        return args.run(args)
+    except (ValueError, KeyError, FileNotFoundError) as exc:
+        print(f"equiforce {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

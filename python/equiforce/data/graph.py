@@ -1,0 +1,107 @@
+"""Neighbour graphs of labelled structures, and batching several into one disjoint graph."""
+from dataclasses import dataclass
+from typing import List, Optional, Sequence
+
+import numpy as np
+import torch
+
+from .structures import Structure
+
+
+@dataclass
+class Graph:
+    """One structure with its neighbour list: messages flow edge_src -> edge_dst and the edge
+    vector is positions[src] - positions[dst] + edge_shift (edge_shift = S @ cell)."""
+
+    positions: torch.Tensor  # [N, 3]
+    species: torch.Tensor  # [N]
+    edge_src: torch.Tensor  # [E]
+    edge_dst: torch.Tensor  # [E]
+    edge_shift: torch.Tensor  # [E, 3]
+    cell: torch.Tensor  # [3, 3]
+    periodic: bool  # all three directions periodic (stress is defined)
+    energy: Optional[torch.Tensor] = None  # []
+    forces: Optional[torch.Tensor] = None  # [N, 3]
+    stress: Optional[torch.Tensor] = None  # [3, 3]
+
+
+def build_graph(structure: Structure, species_index, r_max: float, dtype=torch.float64) -> Graph:
+    """``species_index(symbols) -> LongTensor`` maps elements to the model's species."""
+    from ..ops import neighbor_list
+
+    pos = torch.tensor(structure.positions, dtype=torch.float64)
+    cell = torch.tensor(structure.cell, dtype=torch.float64)
+    i, j, s = neighbor_list(pos, cell, torch.tensor(structure.pbc), r_max)
+    as_tensor = lambda a: None if a is None else torch.as_tensor(np.asarray(a), dtype=dtype)  # noqa: E731
+    return Graph(pos.to(dtype), species_index(structure.symbols), j, i, (s.to(torch.float64) @ cell).to(dtype),
+                 cell.to(dtype), bool(np.all(structure.pbc)), as_tensor(structure.energy),
+                 as_tensor(structure.forces), as_tensor(structure.stress))
+
+
+@dataclass
+class Batch:
+    """Disjoint union of graphs; ``atom_graph[n]`` says which structure atom n belongs to."""
+
+    positions: torch.Tensor
+    species: torch.Tensor
+    edge_src: torch.Tensor
+    edge_dst: torch.Tensor
+    edge_shift: torch.Tensor
+    atom_graph: torch.Tensor  # [N]
+    num_graphs: int
+    volume: torch.Tensor  # [B] (0 for non-periodic)
+    energy: Optional[torch.Tensor] = None  # [B]
+    forces: Optional[torch.Tensor] = None  # [N, 3]
+    stress: Optional[torch.Tensor] = None  # [B, 3, 3]
+    stress_mask: Optional[torch.Tensor] = None  # [B] bool: structures with a stress label
+
+    @property
+    def num_atoms(self) -> torch.Tensor:
+        return torch.bincount(self.atom_graph, minlength=self.num_graphs)
+
+
+def collate(graphs: Sequence[Graph]) -> Batch:
+    offsets = np.cumsum([0] + [len(g.species) for g in graphs])
+    cat = torch.cat
+    labels_all = lambda name: all(getattr(g, name) is not None for g in graphs)  # noqa: E731
+    dtype = graphs[0].positions.dtype
+    stress = None
+    if any(g.stress is not None for g in graphs):
+        stress = torch.stack([g.stress if g.stress is not None else torch.zeros(3, 3, dtype=dtype) for g in graphs])
+    return Batch(
+        positions=cat([g.positions for g in graphs]),
+        species=cat([g.species for g in graphs]),
+        edge_src=cat([g.edge_src + int(o) for g, o in zip(graphs, offsets)]),
+        edge_dst=cat([g.edge_dst + int(o) for g, o in zip(graphs, offsets)]),
+        edge_shift=cat([g.edge_shift for g in graphs]),
+        atom_graph=cat([torch.full((len(g.species),), n, dtype=torch.long) for n, g in enumerate(graphs)]),
+        num_graphs=len(graphs),
+        volume=torch.stack([torch.det(g.cell).abs() if g.periodic else torch.zeros((), dtype=dtype) for g in graphs]),
+        energy=torch.stack([g.energy for g in graphs]) if labels_all("energy") else None,
+        forces=cat([g.forces for g in graphs]) if labels_all("forces") else None,
+        stress=stress,
+        stress_mask=torch.tensor([g.stress is not None for g in graphs]) if stress is not None else None,
+    )
+
+
+def predict(model, batch: Batch, forces: bool = True, stress: bool = False, create_graph: bool = False):
+    """Energies ``[B]``, forces ``[N, 3]`` and stress ``[B, 3, 3]`` of a batch; ``create_graph``
+    keeps the graph of the derivatives so a force/stress loss can be trained on."""
+    vec = batch.positions[batch.edge_src] - batch.positions[batch.edge_dst] + batch.edge_shift
+    if forces or stress:
+        vec = vec.detach().requires_grad_()
+    atomic = model(vec, batch.species, batch.edge_src, batch.edge_dst)
+    energy = torch.zeros(batch.num_graphs, dtype=atomic.dtype).index_add(0, batch.atom_graph, atomic)
+    out = {"energy": energy, "energies": atomic}
+    if forces or stress:
+        (g,) = torch.autograd.grad(energy.sum(), vec, create_graph=create_graph)
+        if forces:
+            grad_pos = torch.zeros_like(batch.positions).index_add(0, batch.edge_src, g).index_add(0, batch.edge_dst, -g)
+            out["forces"] = -grad_pos
+        if stress:
+            edge_graph = batch.atom_graph[batch.edge_dst]
+            outer = (vec.detach().unsqueeze(-1) * g.unsqueeze(-2)).reshape(-1, 9)
+            dE_deps = torch.zeros(batch.num_graphs, 9, dtype=g.dtype).index_add(0, edge_graph, outer).reshape(-1, 3, 3)
+            volume = torch.where(batch.volume > 0, batch.volume, torch.ones_like(batch.volume))
+            out["stress"] = dE_deps / volume[:, None, None]
+    return out

@@ -1,0 +1,62 @@
+"""The deployed-model contract as a TorchScript module (see DESIGN.md).
+
+Inputs: positions [N, 3], species [N] (indices into ``species``), and either an edge list
+(edge_src, edge_dst, edge_shift = S @ cell; hosts with their own neighbour lists, e.g. LAMMPS with
+ghost atoms) or cell + pbc (hosts without: ASE, OpenMM), and the number of local atoms.
+Outputs: energy of the local atoms, per-atom energies [N], forces on all N atoms, virial [3, 3]
+from edge forces (correct with ghosts and periodic images).
+"""
+from typing import Dict, List, Tuple
+
+import torch
+
+from ..model import EquiForceModel
+
+FORMAT_VERSION = 1
+
+
+class DeployedPotential(torch.nn.Module):
+    species: List[str]
+    r_max: float
+    num_layers: int
+
+    def __init__(self, model: EquiForceModel, metadata: Dict[str, str]) -> None:
+        super().__init__()
+        self.model = model
+        self.species = list(model.species)
+        self.r_max = float(model.r_max)
+        self.num_layers = int(model.num_layers)
+        self._metadata = dict(metadata)
+
+    @torch.jit.export
+    def metadata(self) -> Dict[str, str]:
+        return self._metadata
+
+    def forward(self, positions: torch.Tensor, species: torch.Tensor, edge_src: torch.Tensor,
+                edge_dst: torch.Tensor, edge_shift: torch.Tensor,
+                num_local: int) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Messages flow edge_src -> edge_dst; the edge vector is pos[src] - pos[dst] + edge_shift.
+        Returns (energy of atoms [0, num_local), per-atom energies [N], forces [N, 3], virial [3, 3])."""
+        dtype = self.model.energy_shift.dtype
+        positions = positions.to(dtype)
+        vec = (positions[edge_src] - positions[edge_dst] + edge_shift.to(dtype)).detach().requires_grad_(True)
+        atomic = self.model(vec, species, edge_src, edge_dst)
+        energy = atomic[:num_local].sum()
+        grads = torch.autograd.grad([energy], [vec], allow_unused=True)
+        g = grads[0]
+        if g is None:
+            g = torch.zeros_like(vec)
+        grad_pos = torch.zeros_like(positions).index_add(0, edge_src, g).index_add(0, edge_dst, -g)
+        virial = -(vec.detach().transpose(0, 1) @ g)
+        return energy.detach(), atomic.detach(), -grad_pos, virial
+
+    @torch.jit.export
+    def compute(self, positions: torch.Tensor, species: torch.Tensor, cell: torch.Tensor,
+                pbc: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The same outputs from cell [3, 3] (rows are lattice vectors) and pbc [3] (bool), with the
+        model's own neighbour list; every atom is local."""
+        dtype = self.model.energy_shift.dtype
+        positions = positions.to(dtype)
+        cell = cell.to(dtype)
+        i, j, s = torch.ops.equiforce.neighbor_list(positions.detach(), cell.detach(), pbc, self.r_max, False)
+        return self.forward(positions, species, j, i, s.to(dtype) @ cell, positions.shape[0])

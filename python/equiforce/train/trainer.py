@@ -1,0 +1,265 @@
+"""Training: config, loop with EMA, plateau schedule, early stopping, exact resume, logs.
+
+Config (YAML or dict) has three sections; unknown keys are an error:
+
+    model:    species, r_max, l_max, num_features, num_layers, num_basis, cutoff_p, parity, ... (EquiForceModel)
+    data:     train_file, validation_file | validation_fraction, energy_key, forces_key, stress_key,
+              isolated_atoms_file
+    training: output_dir, seed, dtype, batch_size, max_epochs, max_minutes, optimizer (adam|adamw), lr,
+              weight_decay, energy_weight, forces_weight, stress_weight, ema_decay, scheduler_patience,
+              scheduler_factor, early_stopping_patience, progress
+"""
+import copy
+import csv
+import json
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Dict, List, Optional
+
+import numpy as np
+import torch
+
+from ..data import build_graph, collate, predict, read_structures, split
+from ..model import EquiForceModel
+from .fitting import average_num_neighbors, fit_energy_shift_and_scale
+
+DATA_DEFAULTS = dict(train_file=None, validation_file=None, validation_fraction=0.05, energy_key="energy",
+                     forces_key="forces", stress_key=None, isolated_atoms_file=None)
+TRAIN_DEFAULTS = dict(output_dir="run", seed=0, dtype="float32", batch_size=5, max_epochs=100, max_minutes=None,
+                      optimizer="adam", lr=0.01, weight_decay=0.0, energy_weight=1.0, forces_weight=100.0,
+                      stress_weight=0.0, ema_decay=0.99, scheduler_patience=5, scheduler_factor=0.5,
+                      early_stopping_patience=20, progress=True)
+
+
+def _section(config: Dict, name: str, defaults: Dict) -> Dict:
+    given = dict(config.get(name) or {})
+    unknown = set(given) - set(defaults)
+    if unknown:
+        raise ValueError(f"unknown keys in '{name}': {sorted(unknown)}; known: {sorted(defaults)}")
+    return {**defaults, **given}
+
+
+def load_config(path_or_dict) -> Dict:
+    if isinstance(path_or_dict, dict):
+        config = path_or_dict
+    else:
+        import yaml
+
+        config = yaml.safe_load(Path(path_or_dict).read_text()) or {}
+    unknown = set(config) - {"model", "data", "training"}
+    if unknown:
+        raise ValueError(f"unknown config sections {sorted(unknown)}; expected model, data, training")
+    if "model" not in config or "species" not in (config["model"] or {}):
+        raise ValueError("the config needs model.species, e.g. [C, H, O]")
+    data = _section(config, "data", DATA_DEFAULTS)
+    if not data["train_file"]:
+        raise ValueError("the config needs data.train_file")
+    return {"model": dict(config["model"]), "data": data, "training": _section(config, "training", TRAIN_DEFAULTS)}
+
+
+class Trainer:
+    """``Trainer(config).fit()`` trains and writes, under training.output_dir: ``last.pt`` and
+    ``best.pt`` checkpoints, ``log.csv``, ``metrics.json`` and parity plots."""
+
+    def __init__(self, config) -> None:
+        self.config = load_config(config)
+        t = self.config["training"]
+        self.out = Path(t["output_dir"])
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.dtype = {"float32": torch.float32, "float64": torch.float64}[t["dtype"]]
+        torch.manual_seed(t["seed"])
+        self._load_data()
+        model_config = {**self.config["model"], "dtype": t["dtype"], "avg_num_neighbors": self.avg_num_neighbors}
+        self.model = EquiForceModel.from_config(model_config)
+        shift, scale = fit_energy_shift_and_scale(self.train, len(self.species), self.isolated)
+        with torch.no_grad():
+            self.model.energy_shift.copy_(shift)
+            self.model.energy_scale.copy_(scale)
+        self.model_config = model_config
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        opt = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}.get(t["optimizer"])
+        if opt is None:
+            raise ValueError(f"training.optimizer must be 'adam' or 'adamw', got {t['optimizer']!r}")
+        self.optimizer = opt(params, lr=t["lr"], weight_decay=t["weight_decay"])
+        self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            self.optimizer, factor=t["scheduler_factor"], patience=t["scheduler_patience"])
+        self.ema = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+        self.epoch, self.best, self.stale = 0, math.inf, 0
+        if (self.out / "last.pt").exists():
+            self._resume(self.out / "last.pt")
+
+    # ---- data -----------------------------------------------------------------------------
+    def _load_data(self) -> None:
+        d, t = self.config["data"], self.config["training"]
+        self.species = list(self.config["model"]["species"])
+        keys = dict(energy_key=d["energy_key"], forces_key=d["forces_key"], stress_key=d["stress_key"])
+        structures = read_structures(d["train_file"], **keys)
+        if d["validation_file"]:
+            train, val = structures, read_structures(d["validation_file"], **keys)
+        else:
+            train, val = split(structures, d["validation_fraction"], t["seed"])
+        lookup = {s: n for n, s in enumerate(self.species)}
+
+        def index(symbols):
+            missing = sorted(set(symbols) - set(lookup))
+            if missing:
+                raise ValueError(f"the data has elements {missing} that model.species {self.species} lacks")
+            return torch.tensor([lookup[s] for s in symbols])
+
+        r_max = float(self.config["model"].get("r_max", 5.0))
+        self.train = [build_graph(s, index, r_max, self.dtype) for s in train]
+        self.val = [build_graph(s, index, r_max, self.dtype) for s in val]
+        self.avg_num_neighbors = average_num_neighbors(self.train)
+        self.isolated = None
+        if d["isolated_atoms_file"]:
+            isolated = {s.symbols[0]: s.energy for s in read_structures(d["isolated_atoms_file"], forces_key=None)}
+            self.isolated = [isolated.get(s) for s in self.species]
+
+    def _batches(self, graphs, shuffle: bool):
+        order = np.arange(len(graphs))
+        if shuffle:  # a permutation that depends only on (seed, epoch): resume-exact
+            order = np.random.default_rng([self.config["training"]["seed"], self.epoch]).permutation(len(graphs))
+        bs = self.config["training"]["batch_size"]
+        for k in range(0, len(order), bs):
+            yield collate([graphs[n] for n in order[k : k + bs]])
+
+    # ---- loss and metrics -----------------------------------------------------------------
+    def _loss(self, batch, create_graph: bool):
+        t = self.config["training"]
+        want_stress = t["stress_weight"] > 0 and batch.stress is not None
+        pred = predict(self.model, batch, forces=batch.forces is not None, stress=want_stress,
+                       create_graph=create_graph)
+        loss = torch.zeros((), dtype=self.dtype)
+        terms = {}
+        if batch.energy is not None and t["energy_weight"] > 0:
+            per_atom = (pred["energy"] - batch.energy) / batch.num_atoms
+            terms["energy"] = per_atom.pow(2).mean()
+            loss = loss + t["energy_weight"] * terms["energy"]
+        if batch.forces is not None and t["forces_weight"] > 0:
+            terms["forces"] = (pred["forces"] - batch.forces).pow(2).mean()
+            loss = loss + t["forces_weight"] * terms["forces"]
+        if want_stress:
+            mask = batch.stress_mask
+            terms["stress"] = (pred["stress"][mask] - batch.stress[mask]).pow(2).mean()
+            loss = loss + t["stress_weight"] * terms["stress"]
+        return loss, pred
+
+    def evaluate(self, graphs) -> Dict[str, float]:
+        """MAE/RMSE of energy (eV per structure and per atom) and forces (eV/A) over graphs."""
+        e_err, e_atom_err, f_err = [], [], []
+        for batch in self._batches(graphs, shuffle=False):
+            pred = predict(self.model, batch, forces=batch.forces is not None)
+            if batch.energy is not None:
+                diff = (pred["energy"] - batch.energy).detach()
+                e_err.append(diff)
+                e_atom_err.append(diff / batch.num_atoms)
+            if batch.forces is not None:
+                f_err.append((pred["forces"] - batch.forces).detach().reshape(-1))
+        out = {}
+        for name, errs in (("energy", e_err), ("energy_per_atom", e_atom_err), ("forces", f_err)):
+            if errs:
+                e = torch.cat(errs).double()
+                out[f"{name}_mae"] = float(e.abs().mean())
+                out[f"{name}_rmse"] = float(e.pow(2).mean().sqrt())
+        return out
+
+    # ---- EMA -------------------------------------------------------------------------------
+    def _update_ema(self) -> None:
+        decay = self.config["training"]["ema_decay"]
+        with torch.no_grad():
+            for k, v in self.model.state_dict().items():
+                if v.is_floating_point():
+                    self.ema[k].mul_(decay).add_(v, alpha=1 - decay)
+                else:
+                    self.ema[k].copy_(v)
+
+    def _with_ema(self):
+        trainer = self
+
+        class Swap:
+            def __enter__(self):
+                self.saved = copy.deepcopy(trainer.model.state_dict())
+                trainer.model.load_state_dict(trainer.ema)
+
+            def __exit__(self, *exc):
+                trainer.model.load_state_dict(self.saved)
+
+        return Swap()
+
+    # ---- checkpoints ------------------------------------------------------------------------
+    def checkpoint(self) -> Dict:
+        return {"format": "equiforce-checkpoint", "version": 1, "config": self.config,
+                "model_config": self.model_config, "model": self.model.state_dict(), "ema": self.ema,
+                "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
+                "epoch": self.epoch, "best": self.best, "stale": self.stale,
+                "torch_rng": torch.get_rng_state()}
+
+    def _save(self, path: Path) -> None:
+        tmp = path.with_suffix(".tmp")
+        torch.save(self.checkpoint(), tmp)
+        tmp.replace(path)  # never leave a half-written checkpoint behind
+
+    def _resume(self, path: Path) -> None:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+        if state.get("format") != "equiforce-checkpoint":
+            raise ValueError(f"{path} is not an equiforce checkpoint")
+        self.model.load_state_dict(state["model"])
+        self.ema = state["ema"]
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.epoch, self.best, self.stale = state["epoch"], state["best"], state["stale"]
+        torch.set_rng_state(state["torch_rng"])
+        print(f"[train] resumed from {path} at epoch {self.epoch}", file=sys.stderr)
+
+    # ---- the loop ---------------------------------------------------------------------------
+    def fit(self) -> Dict[str, float]:
+        t = self.config["training"]
+        start = time.monotonic()
+        log_path = self.out / "log.csv"
+        new_log = not log_path.exists() or self.epoch == 0
+        with open(log_path, "w" if new_log else "a", newline="") as log:
+            writer = csv.writer(log)
+            if new_log:
+                writer.writerow(["epoch", "seconds", "lr", "train_loss", "val_loss", "val_energy_mae",
+                                 "val_energy_per_atom_mae", "val_forces_mae"])
+            while self.epoch < t["max_epochs"]:
+                if t["max_minutes"] is not None and time.monotonic() - start > 60 * t["max_minutes"]:
+                    break
+                self.model.train()
+                losses = []
+                for batch in self._batches(self.train, shuffle=True):
+                    self.optimizer.zero_grad(set_to_none=True)
+                    loss, _ = self._loss(batch, create_graph=True)
+                    loss.backward()
+                    self.optimizer.step()
+                    self._update_ema()
+                    losses.append(float(loss))
+                self.epoch += 1
+                with self._with_ema():
+                    metrics = self.evaluate(self.val) if self.val else {}
+                    val_loss = float(np.mean([float(self._loss(b, create_graph=False)[0])
+                                              for b in self._batches(self.val, False)])) if self.val else float(np.mean(losses))
+                self.scheduler.step(val_loss)
+                improved = val_loss < self.best
+                self.best, self.stale = (val_loss, 0) if improved else (self.best, self.stale + 1)
+                writer.writerow([self.epoch, round(time.monotonic() - start, 2), self.optimizer.param_groups[0]["lr"],
+                                 float(np.mean(losses)), val_loss, metrics.get("energy_mae"),
+                                 metrics.get("energy_per_atom_mae"), metrics.get("forces_mae")])
+                log.flush()
+                self._save(self.out / "last.pt")
+                if improved:
+                    self._save(self.out / "best.pt")
+                if t["progress"]:
+                    print(f"[train] epoch {self.epoch:4d}  loss {np.mean(losses):.4g}  val {val_loss:.4g}  "
+                          f"E_mae {metrics.get('energy_mae', float('nan')) * 1e3:.2f} meV  "
+                          f"F_mae {metrics.get('forces_mae', float('nan')) * 1e3:.2f} meV/A  "
+                          f"lr {self.optimizer.param_groups[0]['lr']:.2e}", file=sys.stderr)
+                if self.stale >= t["early_stopping_patience"]:
+                    break
+        with self._with_ema():
+            final = {"epochs": self.epoch, "seconds": round(time.monotonic() - start, 1),
+                     "train": self.evaluate(self.train), "validation": self.evaluate(self.val) if self.val else {}}
+        (self.out / "metrics.json").write_text(json.dumps(final, indent=2))
+        return final

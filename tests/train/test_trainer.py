@@ -1,0 +1,101 @@
+"""Training on a tiny EMT-labelled copper set: the loss falls, resume is exact, bad data is named."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from ase.build import bulk
+from ase.calculators.emt import EMT
+from ase.io import write
+
+from equiforce.train import Trainer
+
+
+@pytest.fixture(scope="module")
+def cu_data(tmp_path_factory):
+    rng = np.random.default_rng(0)
+    frames = []
+    for n in range(12):
+        atoms = bulk("Cu", "fcc", a=3.6, cubic=True)
+        atoms.rattle(0.08, seed=n)
+        atoms.set_cell(atoms.cell * (1 + rng.normal(0, 0.01)), scale_atoms=True)
+        atoms.calc = EMT()
+        atoms.info["energy"] = atoms.get_potential_energy()
+        atoms.arrays["forces"] = atoms.get_forces()
+        atoms.info["stress"] = atoms.get_stress()
+        atoms.calc = None
+        frames.append(atoms)
+    path = tmp_path_factory.mktemp("data") / "cu.xyz"
+    write(path, frames, format="extxyz")
+    return path
+
+
+def _config(data, out, **training):
+    return {
+        "model": {"species": ["Cu"], "r_max": 3.0, "l_max": 1, "num_features": 4, "num_layers": 1, "num_basis": 4,
+                  "radial_hidden": 8},
+        "data": {"train_file": str(data), "validation_fraction": 0.25, "stress_key": "stress"},
+        "training": {"output_dir": str(out), "batch_size": 3, "max_epochs": 3, "lr": 0.01, "progress": False,
+                     "dtype": "float64", "stress_weight": 1.0, **training},
+    }
+
+
+def test_loss_falls_and_outputs_are_written(cu_data, tmp_path):
+    trainer = Trainer(_config(cu_data, tmp_path, max_epochs=8))
+    before = trainer.evaluate(trainer.train)["forces_mae"]
+    metrics = trainer.fit()
+    assert metrics["train"]["forces_mae"] < before
+    for name in ("last.pt", "best.pt", "log.csv", "metrics.json"):
+        assert (tmp_path / name).exists(), name
+    assert json.loads((tmp_path / "metrics.json").read_text())["epochs"] == 8
+
+
+def test_resume_is_exact(cu_data, tmp_path):
+    straight = Trainer(_config(cu_data, tmp_path / "a", max_epochs=2))
+    straight.fit()
+    first = Trainer(_config(cu_data, tmp_path / "b", max_epochs=1))
+    first.fit()
+    resumed = Trainer(_config(cu_data, tmp_path / "b", max_epochs=2))
+    assert resumed.epoch == 1
+    resumed.fit()
+    for (k, a), b in zip(straight.model.state_dict().items(), resumed.model.state_dict().values()):
+        assert torch.equal(a, b), k
+
+
+def test_cli_train(cu_data, tmp_path):
+    import yaml
+
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump(_config(cu_data, tmp_path / "run", max_epochs=1)))
+    result = subprocess.run([sys.executable, "-m", "equiforce.cli", "train", str(config)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "run" / "best.pt").exists()
+
+
+@pytest.mark.parametrize("change, match", [
+    (lambda c: c["model"].update(colour=1), "unknown model config keys"),
+    (lambda c: c["training"].update(learning_rate=1), "unknown keys in 'training'"),
+    (lambda c: c["data"].update(forces_key="F"), "no 'F' found"),
+    (lambda c: c["model"].update(species=["Ag"]), r"elements \['Cu'\]"),
+    (lambda c: c["data"].update(train_file="/nonexistent.xyz"), "does not exist"),
+])
+def test_bad_configs_and_data_are_explained(cu_data, tmp_path, change, match):
+    config = _config(cu_data, tmp_path)
+    change(config)
+    with pytest.raises((ValueError, KeyError, FileNotFoundError), match=match):
+        Trainer(config)
+
+
+def test_nan_and_empty_data(tmp_path):
+    bad = tmp_path / "nan.xyz"
+    bad.write_text('1\nProperties=species:S:1:pos:R:3:forces:R:3 energy=nan pbc="F F F"\nCu 0 0 0 0 0 0\n')
+    config = _config(bad, tmp_path / "o")
+    config["data"]["stress_key"] = None
+    with pytest.raises(ValueError, match="NaN"):
+        Trainer(config)
+    empty = tmp_path / "empty.xyz"
+    empty.write_text("")
+    with pytest.raises(ValueError):
+        Trainer(_config(empty, tmp_path / "p"))
