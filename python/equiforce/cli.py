@@ -1,6 +1,6 @@
-"""The ``equiforce`` command line: ``equiforce train CONFIG``, ``equiforce deploy CHECKPOINT -o model.pt``.
+"""The ``equiforce`` command line: ``train CONFIG``, ``deploy CHECKPOINT -o model.pt``, ``check MODEL``.
 
-(Self-checks, evaluation and MD join as they land.)
+(Evaluation and MD join as they land.)
 """
 import argparse
 import json
@@ -27,6 +27,21 @@ def _deploy(args) -> int:
     return 0
 
 
+def _check(args) -> int:
+    from .deploy import load
+    from .deploy.check import format_table, run_checks
+
+    module, meta = load(args.model)
+    results = run_checks(module, meta, seed=args.seed)
+    print(format_table(results))
+    failed = [r.name for r in results if not r.passed]
+    if failed:
+        print(f"{len(failed)} check(s) failed: {failed}", file=sys.stderr)
+        return 1
+    print("all checks passed")
+    return 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="equiforce", description="E(3)-equivariant interatomic potentials")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -39,6 +54,10 @@ def main(argv=None) -> int:
     deploy.add_argument("-o", "--output", required=True)
     deploy.add_argument("--format", default="torchscript", choices=["torchscript"])
     deploy.set_defaults(run=_deploy)
+    check = commands.add_parser("check", help="physics self-checks of an exported model (exit 1 on failure)")
+    check.add_argument("model")
+    check.add_argument("--seed", type=int, default=0)
+    check.set_defaults(run=_check)
     args = parser.parse_args(argv)
     try:
         return args.run(args)

@@ -235,7 +235,7 @@ class Trainer:
                     loss.backward()
                     self.optimizer.step()
                     self._update_ema()
-                    losses.append(float(loss))
+                    losses.append(float(loss.detach()))
                 self.epoch += 1
                 with self._with_ema():
                     metrics = self.evaluate(self.val) if self.val else {}

@@ -1,0 +1,121 @@
+"""``equiforce check MODEL``: physics self-checks of an exported model, as a pass/fail table.
+
+Forces against finite differences of the energy; invariance of the energy and equivariance of the
+forces under random rotations with reflection, translations and permutations; the virial against a
+finite strain; a periodic cell smaller than 2 r_max against its supercell; float32 against float64.
+"""
+import copy
+import warnings
+from dataclasses import dataclass
+from typing import Callable, List
+
+import numpy as np
+import torch
+
+from ..testing import random_o3
+
+
+@dataclass
+class CheckResult:
+    name: str
+    error: float
+    tolerance: float
+
+    @property
+    def passed(self) -> bool:
+        return bool(np.isfinite(self.error)) and self.error <= self.tolerance
+
+
+def _cluster(n: int, species_count: int, seed: int, spacing: float = 1.3):
+    rng = np.random.default_rng(seed)
+    pts = []
+    while len(pts) < n:  # random points no closer than 0.8 * spacing
+        p = rng.normal(size=3) * spacing * n ** (1 / 3) * 0.6
+        if all(np.linalg.norm(p - q) > 0.8 * spacing for q in pts):
+            pts.append(p)
+    return torch.tensor(np.array(pts)), torch.tensor(rng.integers(0, species_count, n))
+
+
+def _as_dtype(module, dtype):
+    with warnings.catch_warnings():  # ScriptModule.to() peeks at .grad of non-leaf tensors
+        warnings.simplefilter("ignore")
+        return copy.deepcopy(module).to(dtype)
+
+
+def run_checks(module, meta, seed: int = 0) -> List[CheckResult]:
+    species_count = len(meta["species"].split())
+    r_max = float(meta["r_max"])
+    module = _as_dtype(module, torch.float64)
+    none_pbc = torch.zeros(3, dtype=torch.bool)
+    zero_cell = torch.zeros(3, 3, dtype=torch.float64)
+
+    def efv(pos, species, cell=zero_cell, pbc=none_pbc, m=module):
+        e, _, f, v = m.compute(pos, species, cell, pbc)
+        return float(e), f.double(), v.double()
+
+    pos, species = _cluster(8, species_count, seed)
+    energy, forces, _ = efv(pos, species)
+    scale_f = max(1.0, float(forces.abs().max()))
+    results = []
+
+    # forces = -dE/dr
+    h, worst = 1e-5, 0.0
+    for atom in range(len(pos)):
+        for axis in range(3):
+            p, m = pos.clone(), pos.clone()
+            p[atom, axis] += h
+            m[atom, axis] -= h
+            fd = -(efv(p, species)[0] - efv(m, species)[0]) / (2 * h)
+            worst = max(worst, abs(fd - float(forces[atom, axis])))
+    results.append(CheckResult("forces = -dE/dr (finite differences)", worst / scale_f, 1e-6))
+
+    worst_e, worst_f = 0.0, 0.0
+    for trial in range(4):
+        g = random_o3(improper=trial % 2 == 1, generator=torch.Generator().manual_seed(seed + trial))
+        e2, f2, _ = efv(pos @ g.T, species)
+        worst_e = max(worst_e, abs(e2 - energy))
+        worst_f = max(worst_f, float((f2 - forces @ g.T).abs().max()))
+    results.append(CheckResult("E invariant under O(3) (with reflections)", worst_e / max(1.0, abs(energy)), 1e-9))
+    results.append(CheckResult("F equivariant under O(3) (with reflections)", worst_f / scale_f, 1e-9))
+
+    e2, f2, _ = efv(pos + torch.tensor([1.7, -3.1, 2.3], dtype=torch.float64), species)
+    results.append(CheckResult("translation invariance", max(abs(e2 - energy), float((f2 - forces).abs().max())), 1e-9))
+    perm = torch.randperm(len(pos), generator=torch.Generator().manual_seed(seed))
+    e2, f2, _ = efv(pos[perm], species[perm])
+    results.append(CheckResult("permutation invariance", max(abs(e2 - energy), float((f2 - forces[perm]).abs().max())), 1e-9))
+
+    # periodic: a skewed cell smaller than 2 r_max, its virial and its 2x1x1 supercell
+    rng = np.random.default_rng(seed + 1)
+    cell = torch.tensor(np.eye(3) * 1.6 * r_max * 0.8 + rng.normal(size=(3, 3)) * 0.2)
+    ppos = torch.tensor(rng.random((4, 3))) @ cell
+    pspecies = torch.tensor(rng.integers(0, species_count, 4))
+    pbc = torch.ones(3, dtype=torch.bool)
+    pe, pf, pv = efv(ppos, pspecies, cell, pbc)
+    h, worst = 1e-5, 0.0
+    for a, b in [(0, 0), (1, 2), (2, 1), (0, 1)]:
+        eps = torch.zeros(3, 3, dtype=torch.float64)
+        eps[a, b] = h
+        d_plus, d_minus = torch.eye(3, dtype=torch.float64) + eps, torch.eye(3, dtype=torch.float64) - eps
+        fd = (efv(ppos @ d_plus, pspecies, cell @ d_plus, pbc)[0] - efv(ppos @ d_minus, pspecies, cell @ d_minus, pbc)[0]) / (2 * h)
+        worst = max(worst, abs(fd + float(pv[a, b])))  # virial = -dE/dstrain
+    results.append(CheckResult("virial = -dE/dstrain (finite strain)", worst / max(1.0, float(pv.abs().max())), 1e-6))
+    big_pos = torch.cat([ppos, ppos + cell[0]])
+    big_cell = cell.clone()
+    big_cell[0] *= 2
+    be, bf, _ = efv(big_pos, pspecies.repeat(2), big_cell, pbc)
+    results.append(CheckResult("cell < 2 r_max equals its supercell",
+                               max(abs(be - 2 * pe), float((bf - pf.repeat(2, 1)).abs().max())), 1e-8))
+
+    # float32 against float64
+    e32, f32, _ = efv(pos.float(), species, m=_as_dtype(module, torch.float32))
+    results.append(CheckResult("float32 agrees with float64", max(abs(e32 - energy) / max(1.0, abs(energy)),
+                                                                   float((f32 - forces).abs().max()) / scale_f), 1e-3))
+    return results
+
+
+def format_table(results: List[CheckResult]) -> str:
+    width = max(len(r.name) for r in results)
+    lines = [f"{'check'.ljust(width)}  {'error':>10}  {'tolerance':>9}  result"]
+    for r in results:
+        lines.append(f"{r.name.ljust(width)}  {r.error:10.2e}  {r.tolerance:9.0e}  {'PASS' if r.passed else 'FAIL'}")
+    return "\n".join(lines)
