@@ -1,7 +1,5 @@
-"""The ``equiforce`` command line: ``train CONFIG``, ``deploy CHECKPOINT -o model.pt``, ``check MODEL``.
-
-(Evaluation and MD join as they land.)
-"""
+"""The ``equiforce`` command line: ``train CONFIG``, ``deploy CHECKPOINT -o model.pt``, ``check MODEL``,
+``eval MODEL DATA``."""
 import argparse
 import json
 import sys
@@ -42,6 +40,16 @@ def _check(args) -> int:
     return 0
 
 
+def _eval(args) -> int:
+    from .deploy import load
+    from .deploy.evaluate import evaluate_file
+
+    module, meta = load(args.model)
+    metrics = evaluate_file(module, meta, args.data, energy_key=args.energy_key, forces_key=args.forces_key)
+    print(json.dumps(metrics, indent=2))
+    return 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="equiforce", description="E(3)-equivariant interatomic potentials")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -58,6 +66,12 @@ def main(argv=None) -> int:
     check.add_argument("model")
     check.add_argument("--seed", type=int, default=0)
     check.set_defaults(run=_check)
+    evaluate = commands.add_parser("eval", help="energy and force errors of an exported model on labelled data")
+    evaluate.add_argument("model")
+    evaluate.add_argument("data", help="extxyz (or any ASE-readable) file with energies and forces")
+    evaluate.add_argument("--energy-key", default="energy")
+    evaluate.add_argument("--forces-key", default="forces")
+    evaluate.set_defaults(run=_eval)
     args = parser.parse_args(argv)
     try:
         return args.run(args)

@@ -1,0 +1,31 @@
+"""``equiforce eval MODEL DATA``: errors of an exported model on a labelled data set."""
+from typing import Dict
+
+import numpy as np
+import torch
+
+from ..data import read_structures
+
+
+def evaluate_file(module, meta, path, energy_key="energy", forces_key="forces") -> Dict[str, float]:
+    """MAE and RMSE of energy (eV, per structure and per atom) and forces (eV/A); plus counts."""
+    lookup = {s: n for n, s in enumerate(meta["species"].split())}
+    e_err, e_atom, f_err = [], [], []
+    for s in read_structures(path, energy_key=energy_key, forces_key=forces_key):
+        missing = sorted(set(s.symbols) - set(lookup))
+        if missing:
+            raise ValueError(f"{path}: elements {missing} are unknown to the model ({meta['species']})")
+        species = torch.tensor([lookup[x] for x in s.symbols])
+        e, _, f, _ = module.compute(torch.tensor(s.positions), species, torch.tensor(s.cell), torch.tensor(s.pbc))
+        if s.energy is not None:
+            e_err.append(float(e) - s.energy)
+            e_atom.append((float(e) - s.energy) / len(s))
+        if s.forces is not None:
+            f_err.append((f.double().numpy() - s.forces).ravel())
+    out = {"structures": len(e_err) or len(f_err)}
+    for name, errs in (("energy", np.array(e_err)), ("energy_per_atom", np.array(e_atom)),
+                       ("forces", np.concatenate(f_err) if f_err else np.array([]))):
+        if errs.size:
+            out[f"{name}_mae"] = float(np.abs(errs).mean())
+            out[f"{name}_rmse"] = float(np.sqrt((errs ** 2).mean()))
+    return out
