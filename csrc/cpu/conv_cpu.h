@@ -12,6 +12,7 @@
 
 #include "../kernels/tensor_product.h"
 #include "csr.h"
+#include "tensor_product_cpu.h"
 
 namespace equiforce::cpu {
 
@@ -73,7 +74,7 @@ void conv_backward_cpu(const kernels::TpDescriptor<T>& d, int64_t num_senders, i
     T* ga = b + d.dim2;
     T* gb = ga + d.dim1;
     T* scratch = gb + d.dim2;
-    std::vector<T> gw_shared(gw && !per_edge_weights ? d.weight_numel : 0, T(0));
+    WeightGradSink<T> sink(gw, per_edge_weights, d.weight_numel, gw_mutex);
     for (int64_t j = begin; j < end; ++j) {
       for (int64_t k = 0; k < d.dim1; ++k) ga[k] = T(0);
       for (int64_t p = by_src.ptr[j]; p < by_src.ptr[j + 1]; ++p) {
@@ -81,22 +82,11 @@ void conv_backward_cpu(const kernels::TpDescriptor<T>& d, int64_t num_senders, i
         kernels::to_ir_mul(d.seg2, d.num_seg2, attr + e * d.dim2, b);
         for (int64_t k = 0; k < d.dim2; ++k) gb[k] = T(0);
         const T* we = w ? (per_edge_weights ? w + e * d.weight_numel : w) : nullptr;
-        T* gwe = nullptr;
-        if (gw && per_edge_weights) {
-          gwe = gw + e * d.weight_numel;
-          for (int64_t q = 0; q < d.weight_numel; ++q) gwe[q] = T(0);
-        } else if (gw) {
-          gwe = gw_shared.data();
-        }
-        kernels::tp_backward_sample(d, xt.data() + j * d.dim1, b, we, got.data() + dst[e] * d.dim_out, ga, gb, gwe,
-                                    scratch);
+        kernels::tp_backward_sample(d, xt.data() + j * d.dim1, b, we, got.data() + dst[e] * d.dim_out, ga, gb,
+                                    sink.row(e), scratch);
         kernels::to_mul_ir(d.seg2, d.num_seg2, gb, gattr + e * d.dim2);
       }
       kernels::to_mul_ir(d.seg1, d.num_seg1, ga, gx + j * d.dim1);
-    }
-    if (!gw_shared.empty()) {
-      std::lock_guard<std::mutex> lock(gw_mutex);
-      for (int64_t q = 0; q < d.weight_numel; ++q) gw[q] += gw_shared[q];
     }
   });
 }

@@ -10,12 +10,8 @@ L_MAX = 8
 
 
 @pytest.fixture(autouse=True)
-def e3nn_in_float64():
-    # e3nn builds generators and angles in the default dtype: make its references exact
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
+def _e3nn_references_in_float64(e3nn_in_float64):
     yield
-    torch.set_default_dtype(previous)
 
 
 def test_wigner_3j_equals_e3nn_up_to_l8():
