@@ -99,3 +99,25 @@ def test_nan_and_empty_data(tmp_path):
     empty.write_text("")
     with pytest.raises(ValueError):
         Trainer(_config(empty, tmp_path / "p"))
+
+
+def test_deploy_and_eval_a_trained_checkpoint(cu_data, tmp_path):
+    trainer = Trainer(_config(cu_data, tmp_path / "run", max_epochs=2))
+    trainer.fit()
+    model = tmp_path / "cu.pt"
+    cli = [sys.executable, "-m", "equiforce.cli"]
+    deployed = subprocess.run(cli + ["deploy", str(tmp_path / "run" / "best.pt"), "-o", str(model)],
+                              capture_output=True, text=True)
+    assert deployed.returncode == 0, deployed.stderr
+    assert "species=Cu" in deployed.stdout and "ghost_cutoff=3.0" in deployed.stdout
+    evaluated = subprocess.run(cli + ["eval", str(model), str(cu_data)], capture_output=True, text=True)
+    assert evaluated.returncode == 0, evaluated.stderr
+    metrics = json.loads(evaluated.stdout)
+    assert metrics["structures"] == 12 and metrics["forces_mae"] > 0
+    # the exported EMA weights give the trainer's own figures on the same frames
+    with trainer._with_ema():
+        ours = trainer.evaluate(trainer.train + trainer.val)
+    assert abs(ours["forces_mae"] - metrics["forces_mae"]) < 1e-8
+    not_a_checkpoint = subprocess.run(cli + ["deploy", str(cu_data), "-o", str(tmp_path / "x.pt")],
+                                      capture_output=True, text=True)
+    assert not_a_checkpoint.returncode == 2 and "not an equiforce training checkpoint" in not_a_checkpoint.stderr
