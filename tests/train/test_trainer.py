@@ -121,3 +121,16 @@ def test_deploy_and_eval_a_trained_checkpoint(cu_data, tmp_path):
     not_a_checkpoint = subprocess.run(cli + ["deploy", str(cu_data), "-o", str(tmp_path / "x.pt")],
                                       capture_output=True, text=True)
     assert not_a_checkpoint.returncode == 2 and "not an equiforce training checkpoint" in not_a_checkpoint.stderr
+
+
+def test_stress_labels_are_optional_per_frame():
+    from ase import Atoms
+
+    from equiforce.data import from_atoms
+
+    slab = Atoms("Cu2", positions=[[0, 0, 0], [2.5, 0, 0]], cell=[5, 5, 20], pbc=True)
+    slab.info["energy"] = -1.0
+    slab.arrays["forces"] = np.zeros((2, 3))
+    assert from_atoms(slab, stress_key="stress").stress is None
+    slab.info["stress"] = np.arange(6.0)
+    assert from_atoms(slab, stress_key="stress").stress[1, 2] == 3.0  # Voigt yz

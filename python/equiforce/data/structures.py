@@ -66,8 +66,9 @@ def from_atoms(atoms, energy_key: Optional[str] = "energy", forces_key: Optional
         s.energy = float(need(energy_key, False))
     if forces_key:
         s.forces = np.array(need(forces_key, True), dtype=np.float64).reshape(len(s), 3)
-    if stress_key:
-        s.stress = _stress_matrix(need(stress_key, False))
+    if stress_key:  # optional per frame: slabs and molecules in a periodic data set have none
+        stress = _lookup(atoms, stress_key, False)
+        s.stress = None if stress is None else _stress_matrix(stress)
     for name, value in (("positions", s.positions), ("energy", s.energy), ("forces", s.forces),
                         ("stress", s.stress)):
         if value is not None and not np.all(np.isfinite(value)):

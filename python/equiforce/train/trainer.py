@@ -128,7 +128,7 @@ class Trainer:
     # ---- loss and metrics -----------------------------------------------------------------
     def _loss(self, batch, create_graph: bool):
         t = self.config["training"]
-        want_stress = t["stress_weight"] > 0 and batch.stress is not None
+        want_stress = t["stress_weight"] > 0 and batch.stress is not None and bool(batch.stress_mask.any())
         pred = predict(self.model, batch, forces=batch.forces is not None, stress=want_stress,
                        create_graph=create_graph)
         loss = torch.zeros((), dtype=self.dtype)
