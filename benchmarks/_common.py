@@ -107,21 +107,16 @@ def write_json(path, payload, tag):
 
 
 def nequip_tp_arguments(mul=32, lmax=2):
-    """NequIP-sized 'uvu' TP: in1 ``mul x (0e+1o+2e)``, in2 = SH ``1x0e+1x1o+...`` up to lmax, one
-    instruction ``(i1, i2, i_out, 'uvu', True)`` per allowed path (parity + triangle rule) with
-    l_out <= lmax, each writing its own ``mul x <ir_out>`` output segment (unsorted, generation order).
-    Same logic as tests/ops/tp_cases.py::nequip_case."""
-    import e3nn.o3
-    irreps_in1 = e3nn.o3.Irreps("+".join(f"{mul}x{ir}" for ir in ("0e", "1o", "2e")))
-    irreps_in2 = e3nn.o3.Irreps.spherical_harmonics(lmax)
-    mid, instructions = [], []
-    for i1, (m1, ir1) in enumerate(irreps_in1):
-        for i2, (_, ir2) in enumerate(irreps_in2):
-            for ir_out in ir1 * ir2:
-                if ir_out.l <= lmax:
-                    instructions.append((i1, i2, len(mid), "uvu", True))
-                    mid.append(f"{m1}x{ir_out}")
-    return str(irreps_in1), str(irreps_in2), "+".join(mid), instructions
+    """NequIP-sized 'uvu' TP: in1 ``mul x (0e+1o+2e)``, in2 = SH up to lmax, one instruction per
+    allowed path with l_out <= lmax, each into its own ``mul x <ir_out>`` segment (generation order):
+    ``equiforce.nn.conv_instructions``, the layout the model itself uses."""
+    from equiforce.algebra import Irreps
+    from equiforce.nn import conv_instructions, hidden_irreps
+
+    irreps_in1 = Irreps(f"{mul}x0e+{mul}x1o+{mul}x2e")
+    irreps_in2 = Irreps.spherical_harmonics(lmax)
+    mid, instructions = conv_instructions(irreps_in1, irreps_in2, hidden_irreps(1, lmax, parity=True))
+    return str(irreps_in1), str(irreps_in2), str(mid), instructions
 
 
 def random_unit(n, dtype, seed):

@@ -44,17 +44,13 @@ CASES = {
 
 def nequip_case(mul=4, lmax=2):
     """Node irreps (mul)x(0e+1o+2e) x SH(l<=lmax) -> every allowed uvu path with l_out <= lmax,
-    each path its own output segment (NequIP's layout)."""
+    each path its own output segment (NequIP's layout, as the model builds it)."""
+    from equiforce.nn import conv_instructions, hidden_irreps
+
     in1 = Irreps(f"{mul}x0e+{mul}x1o+{mul}x2e")
     in2 = Irreps.spherical_harmonics(lmax)
-    out, instructions = [], []
-    for i1, (m1, ir1) in enumerate(in1):
-        for i2, (_, ir2) in enumerate(in2):
-            for ir in ir1 * ir2:
-                if ir.l <= lmax:
-                    instructions.append((i1, i2, len(out), "uvu", True))
-                    out.append((m1, ir))
-    return str(in1), str(in2), str(Irreps(out)), instructions
+    mid, instructions = conv_instructions(in1, in2, hidden_irreps(1, lmax, parity=True))
+    return str(in1), str(in2), str(mid), instructions
 
 
 def descriptor(name, **kw):
