@@ -65,6 +65,27 @@ def make_fn(call, inputs, gout, mode, n_diff=None):
     return fn
 
 
+def proc_status_kib(*keys):
+    """Fields of /proc/self/status in KiB (VmRSS, VmHWM, ...)."""
+    out = {}
+    with open("/proc/self/status") as f:
+        for line in f:
+            k, _, v = line.partition(":")
+            if k in keys:
+                out[k] = int(v.split()[0])
+    return out
+
+
+def reset_peak_rss():
+    """Reset the kernel's peak-RSS counter (VmHWM); False where that is refused."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
 def cpu_model():
     try:
         with open("/proc/cpuinfo") as f:

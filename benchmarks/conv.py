@@ -50,7 +50,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _common import (environment, env_footer, finish_environment, log, make_fn, nequip_tp_arguments,  # noqa: E402
-                     random_unit, time_fn, write_json)  # _common sets OMP_WAIT_POLICY before torch is imported
+                     proc_status_kib, random_unit, reset_peak_rss, time_fn, write_json)
+# (_common sets OMP_WAIT_POLICY before torch is imported)
 
 import torch  # noqa: E402
 import e3nn  # noqa: E402
@@ -120,25 +121,6 @@ def cotangent(n_atoms, dim_out, dtype):
 
 
 # ----------------------------------------------------------------------------------------------- memory
-
-
-def proc_status_kib(*keys):
-    out = {}
-    with open("/proc/self/status") as f:
-        for line in f:
-            k, _, v = line.partition(":")
-            if k in keys:
-                out[k] = int(v.split()[0])
-    return out
-
-
-def reset_peak_rss():
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-        return True
-    except OSError:
-        return False
 
 
 def mem_child(side, dname, mode, n_atoms, neighbours):

@@ -11,10 +11,16 @@ import time
 from pathlib import Path
 
 import numpy as np
+import yaml
 from ase import units
 from ase.build import bulk
 from ase.io import read
-from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary, ZeroRotation
+from ase.md.velocitydistribution import Stationary, ZeroRotation
+
+try:  # ase >= 3.27
+    from ase.md.velocitydistribution import thermalize_momenta
+except ImportError:
+    from ase.md.velocitydistribution import MaxwellBoltzmannDistribution as thermalize_momenta
 from ase.md.verlet import VelocityVerlet
 
 from equiforce.hosts.ase import EquiForceCalculator
@@ -25,7 +31,7 @@ ROOT = HERE.parent
 
 def nve(atoms, model, steps, timestep_fs, temperature_k, seed):
     atoms.calc = EquiForceCalculator(str(model))
-    MaxwellBoltzmannDistribution(atoms, temperature_K=temperature_k, rng=np.random.default_rng(seed))
+    thermalize_momenta(atoms, temperature_K=temperature_k, rng=np.random.default_rng(seed))
     Stationary(atoms)
     if not atoms.pbc.any():
         ZeroRotation(atoms)
@@ -57,13 +63,14 @@ def retrain() -> None:
                        check=True)
     for name, minutes in (("ethanol", 4), ("cu", 3)):
         out = ROOT / "runs" / f"demo-{name}"
-        config = (ROOT / "examples" / "configs" / f"{name}.yaml").read_text()
-        config = config.replace("max_minutes: 50", f"max_minutes: {minutes}").replace("max_minutes: 12",
-                                                                                   f"max_minutes: {minutes}")
-        config = config.replace("num_layers: 4", "num_layers: 2").replace("num_features: 32", "num_features: 16")
+        config = yaml.safe_load((ROOT / "examples" / "configs" / f"{name}.yaml").read_text())
+        # a smaller model on a time budget: plateau schedule, no timed second stage
+        config["model"].update(num_layers=2, num_features=16)
+        config["training"].update(max_minutes=minutes, max_epochs=10000, scheduler="plateau", stage_two=None,
+                                  snapshot_minutes=None)
         path = out.with_suffix(".yaml")
         out.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(config)
+        path.write_text(yaml.safe_dump(config))
         subprocess.run(python + ["train", str(path), "--output-dir", str(out)], check=True, cwd=ROOT)
         subprocess.run(python + ["deploy", str(out / "best.pt"), "-o", str(out / f"{name}.pt")], check=True)
 

@@ -20,7 +20,7 @@ PIP=(.venv/bin/python -m pip install --quiet --disable-pip-version-check)
 "${PIP[@]}" --upgrade pip wheel
 # torch first, pinned: an unpinned dependency would pull a multi-GB CUDA build.
 "${PIP[@]}" "$TORCH_SPEC"
-"${PIP[@]}" "scikit-build-core>=0.10" "pybind11>=2.12" "cmake>=3.24" ninja numpy pyyaml "ase>=3.23"
+"${PIP[@]}" "scikit-build-core>=0.10" "pybind11>=2.12" "cmake>=3.24" ninja numpy pyyaml "ase>=3.23" matplotlib
 "${PIP[@]}" "pytest>=8" hypothesis "e3nn==0.6.0"
 # --no-build-isolation: build against the torch installed above (isolated builds mix torch versions).
 "${PIP[@]}" --no-build-isolation .

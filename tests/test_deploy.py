@@ -1,5 +1,6 @@
-"""Export round trip: the TorchScript file carries the contract's metadata and gives the same
-energies, forces and virial as the Python model, through the edge-list and the cell entry points."""
+"""Export round trip in both formats (TorchScript .pt, AOTInductor .pt2): the file carries the
+contract's metadata and gives the same energies, forces and virial as the Python model, from Python
+(edge-list and cell entry points, ASE) and from C++ through csrc/runtime."""
 import subprocess
 import sys
 
@@ -23,9 +24,10 @@ def model():
     return m
 
 
-@pytest.fixture(scope="module")
-def exported(model, tmp_path_factory):
-    return export(model, tmp_path_factory.mktemp("m") / "model.pt")
+@pytest.fixture(scope="module", params=["torchscript", "aoti"])
+def exported(model, tmp_path_factory, request):
+    name = "model.pt2" if request.param == "aoti" else "model.pt"
+    return export(model, tmp_path_factory.mktemp("m") / name, format=request.param)
 
 
 def _crystal():
@@ -41,6 +43,27 @@ def test_metadata(exported):
     assert meta["species"] == "Cu H" and meta["num_layers"] == "2" and float(meta["r_max"]) == 3.2
     assert float(meta["ghost_cutoff"]) == pytest.approx(6.4) and meta["dtype"] == "float64"
     assert meta["format_version"] == "1" and meta["torch_version"] == torch.__version__
+    assert meta["export_format"] == ("aoti" if exported.suffix == ".pt2" else "torchscript")
+
+
+def test_edge_list_entry_point_with_ghosts(model, exported):
+    """Host neighbour lists: only the first num_local atoms' energies count; a single atom or no edge
+    at all (the AOTInductor graph pads those) still works."""
+    module, _ = load(exported)
+    torch.manual_seed(0)
+    pos = torch.rand(6, 3, dtype=torch.float64) * 3
+    species = torch.tensor([0, 1, 0, 0, 1, 0])
+    src, dst = torch.meshgrid(torch.arange(6), torch.arange(6), indexing="ij")
+    keep = (src != dst) & ((pos[src] - pos[dst]).norm(dim=-1) < model.r_max)
+    src, dst = src[keep], dst[keep]
+    shift = torch.zeros(len(src), 3, dtype=torch.float64)
+    energy, atomic, forces, virial = module.forward(pos, species, src, dst, shift, 4)
+    ref_atomic = model(pos[src] - pos[dst], species, src, dst)
+    assert torch.allclose(atomic, ref_atomic.detach(), atol=1e-12)
+    assert abs(float(energy) - float(ref_atomic[:4].sum())) < 1e-10
+    one = module.forward(pos[:1], species[:1], src[:0], dst[:0], shift[:0], 1)
+    lone = model(pos[:0], species[:1], src[:0], dst[:0])
+    assert abs(float(one[0]) - float(lone.sum())) < 1e-12 and one[2].shape == (1, 3) and one[1].shape == (1,)
 
 
 def test_same_results_as_python(model, exported):
@@ -66,6 +89,41 @@ def test_ase_calculator_on_the_exported_file(model, exported):
     assert np.allclose(s_file, atoms.get_stress(), atol=1e-10)
 
 
+def test_cpp_runtime_matches_python(model, exported, cpp_program, tmp_path):
+    """csrc/runtime loads the file (either format) and gives the Python model's numbers."""
+    atoms = _crystal()
+    species = model.species_index(atoms.get_chemical_symbols())
+    ref = evaluate(model, torch.tensor(atoms.positions), species, torch.tensor(atoms.cell.array), True, stress=True)
+    (tmp_path / "in.bin").write_bytes(atoms.positions.tobytes() + species.numpy().tobytes() + atoms.cell.array.tobytes())
+    result = subprocess.run([str(cpp_program / "run_deployed_model"), str(exported), str(tmp_path / "in.bin"),
+                             str(len(atoms)), str(tmp_path / "out.bin")], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    fmt = "aoti" if exported.suffix == ".pt2" else "torchscript"
+    assert f"species: Cu H ghost_cutoff 6.4 format {fmt}" in result.stdout
+    out = np.frombuffer((tmp_path / "out.bin").read_bytes(), dtype=np.float64)
+    expected = np.concatenate([[ref["energy"].item()], ref["forces"].numpy().ravel(), ref["virial"].numpy().ravel()])
+    np.testing.assert_allclose(out, expected, rtol=1e-10, atol=1e-10)
+
+
+def test_cpp_runtime_errors(cpp_program, tmp_path):
+    (tmp_path / "in.bin").write_bytes(b"\0" * 8 * 20)
+    missing = subprocess.run([str(cpp_program / "run_deployed_model"), str(tmp_path / "nope.pt"),
+                              str(tmp_path / "in.bin"), "1", str(tmp_path / "o.bin")], capture_output=True, text=True)
+    assert missing.returncode == 1 and "does not exist" in missing.stderr
+    for name in ("junk.pt", "junk.pt2"):
+        (tmp_path / name).write_bytes(b"not a model")
+        junk = subprocess.run([str(cpp_program / "run_deployed_model"), str(tmp_path / name),
+                               str(tmp_path / "in.bin"), "1", str(tmp_path / "o.bin")], capture_output=True, text=True)
+        assert junk.returncode == 1 and "cannot load" in junk.stderr and "equiforce deploy" in junk.stderr
+
+
+def test_aoti_needs_pt2_name(model, tmp_path):
+    with pytest.raises(ValueError, match=r"\*\.pt2"):
+        export(model, tmp_path / "model.pt", format="aoti")
+    with pytest.raises(ValueError, match="format must be one of"):
+        export(model, tmp_path / "model.pt", format="onnx")
+
+
 def test_loads_in_a_fresh_process(exported):
     code = f"""
 import torch
@@ -81,7 +139,7 @@ assert torch.allclose(f.sum(0), torch.zeros(3, dtype=torch.float64), atol=1e-12)
 def test_corrupt_and_foreign_files(tmp_path):
     junk = tmp_path / "junk.pt"
     junk.write_bytes(b"not a model")
-    with pytest.raises(ValueError, match="not a TorchScript"):
+    with pytest.raises(ValueError, match="not a model file"):
         load(junk)
     foreign = tmp_path / "foreign.pt"
     torch.jit.script(torch.nn.Linear(2, 2)).save(str(foreign))

@@ -1,6 +1,5 @@
 """A module built on the ops is scripted, saved, re-loaded in a fresh Python process, and run from
 a C++ program that dlopens the op library: same energy, gradient and Hessian-vector product."""
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -74,20 +73,6 @@ np.save({str(tmp_path / 'out.npy')!r}, np.concatenate([[e.item()], g.detach().nu
     np.testing.assert_allclose(out, np.concatenate([[energy], grad.ravel(), hvp.ravel()]), rtol=1e-12, atol=1e-12)
 
 
-@pytest.fixture(scope="module")
-def cpp_program():
-    venv_cmake = Path(sys.executable).parent / "cmake"
-    cmake = str(venv_cmake) if venv_cmake.exists() else shutil.which("cmake")
-    build = ROOT / "build" / "tests-cpp"
-    configure = subprocess.run([cmake, "-S", str(ROOT / "tests" / "cpp"), "-B", str(build), "-DCMAKE_BUILD_TYPE=Release",
-                                f"-DPython_EXECUTABLE={sys.executable}",
-                                f"-DEQUIFORCE_LIB_DIR={library_path().parent}"], capture_output=True, text=True)
-    assert configure.returncode == 0, configure.stdout + configure.stderr
-    compiled = subprocess.run([cmake, "--build", str(build), "-j2"], capture_output=True, text=True)
-    assert compiled.returncode == 0, compiled.stdout + compiled.stderr
-    return build
-
-
 def test_cpp_program_runs_the_saved_module(saved_module, cpp_program, tmp_path):
     path, x, (energy, grad, hvp) = saved_module
     (tmp_path / "x.bin").write_bytes(x.numpy().tobytes())
@@ -105,31 +90,3 @@ def test_cpp_program_without_the_op_library_fails_cleanly(saved_module, cpp_prog
     result = subprocess.run([str(cpp_program / "run_scripted_module"), libc, str(path), str(tmp_path / "x.bin"), str(x.shape[0]),
                              str(tmp_path / "out.bin")], capture_output=True, text=True)
     assert result.returncode == 1 and "equiforce" in result.stderr
-
-
-def test_cpp_runtime_runs_an_exported_model(cpp_program, tmp_path):
-    """csrc/runtime loads `equiforce deploy` output and matches the Python model."""
-    from ase.build import bulk
-
-    from equiforce.deploy import export
-    from equiforce.model import EquiForceModel, evaluate
-
-    torch.manual_seed(5)
-    model = EquiForceModel.from_config(dict(species=["Cu", "Ni"], r_max=3.0, l_max=2, num_features=4, num_layers=2))
-    path = export(model, tmp_path / "model.pt")
-    atoms = bulk("Cu", "fcc", a=3.6, cubic=True)
-    atoms.rattle(0.05, seed=3)
-    atoms.symbols[1] = "Ni"
-    species = model.species_index(atoms.get_chemical_symbols())
-    ref = evaluate(model, torch.tensor(atoms.positions), species, torch.tensor(atoms.cell.array), True, stress=True)
-    (tmp_path / "in.bin").write_bytes(atoms.positions.tobytes() + species.numpy().tobytes() + atoms.cell.array.tobytes())
-    result = subprocess.run([str(cpp_program / "run_deployed_model"), str(path), str(tmp_path / "in.bin"),
-                             str(len(atoms)), str(tmp_path / "out.bin")], capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
-    assert "species: Cu Ni ghost_cutoff 6" in result.stdout
-    out = np.frombuffer((tmp_path / "out.bin").read_bytes(), dtype=np.float64)
-    expected = np.concatenate([[ref["energy"].item()], ref["forces"].numpy().ravel(), ref["virial"].numpy().ravel()])
-    np.testing.assert_allclose(out, expected, rtol=1e-10, atol=1e-10)
-    missing = subprocess.run([str(cpp_program / "run_deployed_model"), str(tmp_path / "nope.pt"),
-                              str(tmp_path / "in.bin"), "4", str(tmp_path / "o.bin")], capture_output=True, text=True)
-    assert missing.returncode == 1 and "does not exist" in missing.stderr

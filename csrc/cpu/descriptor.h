@@ -79,6 +79,8 @@ struct HostDescriptor {
                            "nonzero index out of range");
       if (ins.mode == kernels::kUVW) scratch = std::max(scratch, 2 * so.dim() * s1.mul * s2.mul);
       if (ins.mode == kernels::kUUW) scratch = std::max(scratch, 2 * so.dim() * s1.mul);
+      if (ins.mode == kernels::kUVU && s2.mul == 1)
+        scratch = std::max(scratch, (2 * s1.dim() + s2.dim()) * s1.mul);
     }
     v.scratch = scratch;
     path_weight.assign(floats, floats + v.num_instructions);

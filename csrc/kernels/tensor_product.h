@@ -74,6 +74,20 @@ EF_HOST_DEVICE void tp_forward_sample(const TpDescriptor<T>& d, const T* a_all, 
     const T pw = d.path_weight[n];
     switch (ins.mode) {
       case kUVU:  // o[k][u] += pw sum_v w[u,v] C a[i][u] b[j][v]
+        if (m2 == 1) {  // NequIP's convolution (edge attributes of multiplicity 1): weights applied once
+          T* __restrict__ aw = scratch;  // aw[i][u] = w[u] a[i][u]
+          const int64_t d1 = s1.dim();
+          for (int64_t i = 0; i < d1; ++i)
+            for (int64_t u = 0; u < m1; ++u) aw[i * m1 + u] = weight_at(w, u) * a[i * m1 + u];
+          for (int64_t e = ins.nnz_begin; e < ins.nnz_end; ++e) {
+            const int64_t i = d.nnz_ijk[3 * e], j = d.nnz_ijk[3 * e + 1], k = d.nnz_ijk[3 * e + 2];
+            const T cb = pw * d.coeff[e] * b[j];
+            T* __restrict__ ok = o + k * mo;
+            const T* __restrict__ ai = aw + i * m1;
+            for (int64_t u = 0; u < m1; ++u) ok[u] += cb * ai[u];
+          }
+          break;
+        }
         for (int64_t e = ins.nnz_begin; e < ins.nnz_end; ++e) {
           const int64_t i = d.nnz_ijk[3 * e], j = d.nnz_ijk[3 * e + 1], k = d.nnz_ijk[3 * e + 2];
           const T c = pw * d.coeff[e];
@@ -150,6 +164,45 @@ EF_HOST_DEVICE void tp_backward_sample(const TpDescriptor<T>& d, const T* a_all,
     const T pw = d.path_weight[n];
     switch (ins.mode) {
       case kUVU:
+        if (m2 == 1) {
+          // t[i][u] = sum over nonzeros with this i of c b[j] go[k][u]; then ga = w t, gw = sum_i a t.
+          // gb[j] = sum over nonzeros c <w a[i], go[k]>, kept as vectors acc[j][u] and reduced once per
+          // j: two multiply-adds per nonzero and channel, no horizontal sum per nonzero.
+          const int64_t d1 = s1.dim(), d2 = s2.dim();
+          T* __restrict__ aw = scratch;
+          T* __restrict__ t = scratch + d1 * m1;
+          T* __restrict__ acc = t + d1 * m1;
+          for (int64_t i = 0; i < d1; ++i)
+            for (int64_t u = 0; u < m1; ++u) {
+              aw[i * m1 + u] = weight_at(w, u) * a[i * m1 + u];
+              t[i * m1 + u] = T(0);
+            }
+          for (int64_t q = 0; q < d2 * m1; ++q) acc[q] = T(0);
+          for (int64_t e = ins.nnz_begin; e < ins.nnz_end; ++e) {
+            const int64_t i = d.nnz_ijk[3 * e], j = d.nnz_ijk[3 * e + 1], k = d.nnz_ijk[3 * e + 2];
+            const T c = pw * d.coeff[e];
+            const T cb = c * b[j];
+            const T* __restrict__ gk = go + k * mo;
+            const T* __restrict__ ai = aw + i * m1;
+            T* __restrict__ ti = t + i * m1;
+            T* __restrict__ aj = acc + j * m1;
+            for (int64_t u = 0; u < m1; ++u) {
+              ti[u] += cb * gk[u];
+              aj[u] += c * ai[u] * gk[u];
+            }
+          }
+          for (int64_t j = 0; j < d2; ++j) {
+            T sum = T(0);
+            for (int64_t u = 0; u < m1; ++u) sum += acc[j * m1 + u];
+            gb[j] += sum;
+          }
+          for (int64_t i = 0; i < d1; ++i)
+            for (int64_t u = 0; u < m1; ++u) {
+              ga[i * m1 + u] += weight_at(w, u) * t[i * m1 + u];
+              if (gw) gw[u] += a[i * m1 + u] * t[i * m1 + u];
+            }
+          break;
+        }
         for (int64_t e = ins.nnz_begin; e < ins.nnz_end; ++e) {
           const int64_t i = d.nnz_ijk[3 * e], j = d.nnz_ijk[3 * e + 1], k = d.nnz_ijk[3 * e + 2];
           const T c = pw * d.coeff[e];

@@ -92,13 +92,15 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> conv_backward(const at::Tensor& g
   return {gx, gattr, gw};
 }
 
+// num_nodes is a SymInt so that tracing with symbolic sizes (torch.export, AOTInductor) keeps it symbolic.
 at::Tensor call_conv(const at::Tensor& x, const at::Tensor& attr, const at::Tensor& w, const at::Tensor& src,
-                     const at::Tensor& dst, int64_t num_nodes, const at::Tensor& desc, const at::Tensor& coeff,
+                     const at::Tensor& dst, const c10::SymInt& num_nodes, const at::Tensor& desc, const at::Tensor& coeff,
                      int64_t dim_out) {
   static auto op = c10::Dispatcher::singleton()
                        .findSchemaOrThrow("equiforce::conv", "")
                        .typed<at::Tensor(const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&,
-                                         const at::Tensor&, int64_t, const at::Tensor&, const at::Tensor&, int64_t)>();
+                                         const at::Tensor&, c10::SymInt, const at::Tensor&, const at::Tensor&,
+                                         int64_t)>();
   return op.call(x, attr, w, src, dst, num_nodes, desc, coeff, dim_out);
 }
 
@@ -118,7 +120,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> conv_double_backward(
     const std::optional<at::Tensor>& ggx, const std::optional<at::Tensor>& gga, const std::optional<at::Tensor>& ggw,
     const at::Tensor& grad_out, const at::Tensor& x, const at::Tensor& attr, const at::Tensor& w,
     const at::Tensor& src, const at::Tensor& dst, const at::Tensor& desc, const at::Tensor& coeff) {
-  const int64_t num_nodes = grad_out.size(0), dim_out = grad_out.size(1);
+  const c10::SymInt num_nodes = grad_out.sym_size(0);
+  const int64_t dim_out = grad_out.size(1);
   return trilinear_double_backward(
       ggx, gga, ggw, grad_out, x, attr, w, desc,
       [&](const at::Tensor& a, const at::Tensor& b, const at::Tensor& c, const at::Tensor& d) {
@@ -165,7 +168,8 @@ class ConvBackwardFunction : public torch::autograd::Function<ConvBackwardFuncti
 class ConvFunction : public torch::autograd::Function<ConvFunction> {
  public:
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& attr, const at::Tensor& w,
-                            const at::Tensor& src, const at::Tensor& dst, int64_t num_nodes, const at::Tensor& desc,
+                            const at::Tensor& src, const at::Tensor& dst, const c10::SymInt& num_nodes,
+                            const at::Tensor& desc,
                             const at::Tensor& coeff, int64_t dim_out) {
     at::Tensor out;
     {
@@ -189,7 +193,7 @@ class ConvFunction : public torch::autograd::Function<ConvFunction> {
 };
 
 at::Tensor conv_autograd(const at::Tensor& x, const at::Tensor& attr, const at::Tensor& w, const at::Tensor& src,
-                         const at::Tensor& dst, int64_t num_nodes, const at::Tensor& desc, const at::Tensor& coeff,
+                         const at::Tensor& dst, c10::SymInt num_nodes, const at::Tensor& desc, const at::Tensor& coeff,
                          int64_t dim_out) {
   return ConvFunction::apply(x, attr, w, src, dst, num_nodes, desc, coeff, dim_out);
 }

@@ -53,7 +53,7 @@ TORCH_LIBRARY(equiforce, m) {
       "Tensor grad_out, Tensor x1, Tensor x2, Tensor weight, Tensor descriptor, Tensor coefficients) "
       "-> (Tensor, Tensor, Tensor, Tensor)");
   m.def(
-      "conv(Tensor x, Tensor edge_attr, Tensor edge_weight, Tensor edge_src, Tensor edge_dst, int num_nodes, "
+      "conv(Tensor x, Tensor edge_attr, Tensor edge_weight, Tensor edge_src, Tensor edge_dst, SymInt num_nodes, "
       "Tensor descriptor, Tensor coefficients, int dim_out) -> Tensor");
   m.def(
       "conv_backward(Tensor grad_out, Tensor x, Tensor edge_attr, Tensor edge_weight, Tensor edge_src, "

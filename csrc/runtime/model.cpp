@@ -1,5 +1,7 @@
 #include "model.h"
 
+#include <torch/csrc/inductor/aoti_package/model_package_loader.h>
+
 #include <filesystem>
 #include <sstream>
 #include <stdexcept>
@@ -10,6 +12,11 @@ namespace equiforce::runtime {
 namespace {
 
 constexpr int64_t kFormatVersion = 1;
+constexpr int64_t kAotiMinSize = 2;  // the compiled graph's smallest atom and edge counts (deploy/aoti.py)
+
+bool ends_with(const std::string& s, const std::string& tail) {
+  return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
+}
 
 Outputs unpack(const c10::IValue& value) {
   const auto t = value.toTuple();
@@ -27,21 +34,49 @@ Model::Model(const std::string& path, const std::string& device) : device_(devic
   (void)equiforce_ops_library_version();  // the ops the model calls are registered by now
   if (!std::filesystem::exists(path))
     throw std::runtime_error("equiforce: model file '" + path + "' does not exist");
-  torch::jit::ExtraFilesMap extra{{"equiforce_metadata.txt", ""}};
-  try {
-    module_ = torch::jit::load(path, device_, extra);
-  } catch (const c10::Error& e) {
+  std::string torchscript_error;
+  if (!ends_with(path, ".pt2")) {
+    torch::jit::ExtraFilesMap extra{{"equiforce_metadata.txt", ""}};
+    try {
+      module_ = torch::jit::load(path, device_, extra);
+      std::map<std::string, std::string> all;
+      std::istringstream lines(extra["equiforce_metadata.txt"]);
+      for (std::string line; std::getline(lines, line);) {
+        const auto eq = line.find('=');
+        if (eq != std::string::npos) all[line.substr(0, eq)] = line.substr(eq + 1);
+      }
+      read_metadata(path, std::move(all));
+      metadata_.format = "torchscript";
+      module_.eval();
+      return;
+    } catch (const c10::Error& e) {
+      torchscript_error = e.what_without_backtrace();
+    }
+  }
+  try {  // an AOTInductor package (.pt2), or a file TorchScript could not read
+    aoti_ = std::make_unique<torch::inductor::AOTIModelPackageLoader>(path);
+  } catch (const std::exception& e) {
     throw std::runtime_error("equiforce: cannot load '" + path + "' as an exported model (" +
-                             std::string(e.what_without_backtrace()) + "); export one with `equiforce deploy`");
+                             (torchscript_error.empty() ? std::string(e.what()) : torchscript_error) +
+                             "); export one with `equiforce deploy`");
   }
-  std::istringstream lines(extra["equiforce_metadata.txt"]);
-  for (std::string line; std::getline(lines, line);) {
-    const auto eq = line.find('=');
-    if (eq != std::string::npos) metadata_.all[line.substr(0, eq)] = line.substr(eq + 1);
-  }
+  const auto found = aoti_->get_metadata();
+  read_metadata(path, std::map<std::string, std::string>(found.begin(), found.end()));
+  metadata_.format = "aoti";
+  if (!device_.is_cpu())
+    throw std::runtime_error("equiforce: '" + path + "' is an AOTInductor package compiled for the CPU; "
+                             "export it with --format aoti on a GPU machine to run it on " + device_.str());
+}
+
+Model::~Model() = default;
+Model::Model(Model&&) noexcept = default;
+
+void Model::read_metadata(const std::string& path, std::map<std::string, std::string> all) {
+  metadata_.all = std::move(all);
   auto& m = metadata_.all;
   if (m["format"] != "equiforce-deployed")
-    throw std::runtime_error("equiforce: '" + path + "' is TorchScript but not an equiforce model");
+    throw std::runtime_error("equiforce: '" + path + "' is an exported model but not an equiforce one "
+                             "(no equiforce metadata)");
   metadata_.format_version = std::stoll(m["format_version"]);
   if (metadata_.format_version > kFormatVersion)
     throw std::runtime_error("equiforce: '" + path + "' has format version " + m["format_version"] +
@@ -52,7 +87,6 @@ Model::Model(const std::string& path, const std::string& device) : device_(devic
   metadata_.num_layers = std::stoll(m["num_layers"]);
   metadata_.ghost_cutoff = std::stod(m["ghost_cutoff"]);
   metadata_.dtype = m["dtype"];
-  module_.eval();
 }
 
 int64_t Model::species_index(const std::string& element) const {
@@ -63,13 +97,57 @@ int64_t Model::species_index(const std::string& element) const {
 
 Outputs Model::compute(const at::Tensor& positions, const at::Tensor& species, const at::Tensor& edge_src,
                        const at::Tensor& edge_dst, const at::Tensor& edge_shift, int64_t num_local) {
+  if (aoti_) return run_aoti(positions, species, edge_src, edge_dst, edge_shift, num_local);
   return unpack(module_.forward({positions.to(device_), species.to(device_), edge_src.to(device_),
                                  edge_dst.to(device_), edge_shift.to(device_), num_local}));
 }
 
 Outputs Model::compute(const at::Tensor& positions, const at::Tensor& species, const at::Tensor& cell,
                        const at::Tensor& pbc) {
-  return unpack(module_.get_method("compute")({positions.to(device_), species.to(device_), cell, pbc}));
+  if (!aoti_)
+    return unpack(module_.get_method("compute")({positions.to(device_), species.to(device_), cell, pbc}));
+  static auto neighbor_list =
+      c10::Dispatcher::singleton()
+          .findSchemaOrThrow("equiforce::neighbor_list", "")
+          .typed<std::tuple<at::Tensor, at::Tensor, at::Tensor>(const at::Tensor&, const at::Tensor&,
+                                                                const at::Tensor&, double, bool)>();
+  const auto dtype = metadata_.dtype == "float32" ? at::kFloat : at::kDouble;
+  const auto pos = positions.to(dtype).contiguous();
+  const auto box = cell.to(dtype).contiguous();
+  auto [i, j, shift] = neighbor_list.call(pos, box, pbc.to(at::kBool), metadata_.r_max, false);
+  return run_aoti(pos, species, j, i, shift.to(dtype).matmul(box), pos.size(0));
+}
+
+Outputs Model::run_aoti(const at::Tensor& positions, const at::Tensor& species, const at::Tensor& edge_src,
+                        const at::Tensor& edge_dst, const at::Tensor& edge_shift, int64_t num_local) {
+  // The compiled graph takes at least kAotiMinSize atoms and edges: pad with a far ghost atom (not
+  // local) and self-edges of atom 0 longer than the cutoff, which contribute exactly nothing.
+  const auto dtype = metadata_.dtype == "float32" ? at::kFloat : at::kDouble;
+  auto pos = positions.to(dtype);
+  auto spec = species.to(at::kLong);
+  auto src = edge_src.to(at::kLong), dst = edge_dst.to(at::kLong);
+  auto shift = edge_shift.to(dtype);
+  const int64_t n = pos.size(0);
+  if (n < kAotiMinSize) {
+    pos = at::cat({pos, at::full({kAotiMinSize - n, 3}, 1e6, pos.options())});
+    spec = at::cat({spec, at::zeros({kAotiMinSize - n}, spec.options())});
+  }
+  if (src.size(0) < kAotiMinSize) {
+    const int64_t missing = kAotiMinSize - src.size(0);
+    auto far = at::zeros({missing, 3}, shift.options());
+    far.select(1, 0).fill_(2.0 * metadata_.r_max + 1.0);
+    src = at::cat({src, at::zeros({missing}, src.options())});
+    dst = at::cat({dst, at::zeros({missing}, dst.options())});
+    shift = at::cat({shift, far});
+  }
+  const auto result = aoti_->run({pos.contiguous(), spec.contiguous(), src.contiguous(), dst.contiguous(),
+                                  shift.contiguous(), at::full({1}, num_local, at::kLong)});
+  Outputs out;
+  out.energy = result[0].item<double>();
+  out.atomic_energies = result[1].slice(0, 0, n);
+  out.forces = result[2].slice(0, 0, n);
+  out.virial = result[3];
+  return out;
 }
 
 }  // namespace equiforce::runtime

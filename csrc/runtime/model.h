@@ -1,13 +1,19 @@
-// Loads an exported equiforce model (TorchScript, from `equiforce deploy`) for C++ hosts such as
-// the LAMMPS and OpenMM plugins, checks its metadata, and evaluates the deployed-model contract.
+// Loads an exported equiforce model for C++ hosts such as the LAMMPS and OpenMM plugins — TorchScript
+// (`.pt`) or AOTInductor (`.pt2`), both from `equiforce deploy` — checks its metadata, and evaluates
+// the deployed-model contract. Hosts see one interface whatever the format.
 // Linking this library also loads the operator library, which registers the ops the model calls.
 #pragma once
 
 #include <torch/script.h>
 
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
+
+namespace torch::inductor {
+class AOTIModelPackageLoader;
+}
 
 namespace equiforce::runtime {
 
@@ -17,6 +23,7 @@ struct Metadata {
   int64_t num_layers = 0;
   double ghost_cutoff = 0;  // num_layers * r_max: how far ghost atoms must reach
   std::string dtype;        // "float32" or "float64"
+  std::string format;       // "torchscript" or "aoti"
   int64_t format_version = 0;
   std::map<std::string, std::string> all;
 };
@@ -33,6 +40,8 @@ class Model {
   // Throws std::runtime_error with a message that says what to do (missing file, foreign file,
   // newer format version).
   explicit Model(const std::string& path, const std::string& device = "cpu");
+  ~Model();
+  Model(Model&&) noexcept;
 
   const Metadata& metadata() const { return metadata_; }
   // Index of an element in the model's species, or -1.
@@ -46,7 +55,12 @@ class Model {
                   const at::Tensor& pbc);
 
  private:
-  torch::jit::Module module_;
+  void read_metadata(const std::string& path, std::map<std::string, std::string> all);
+  Outputs run_aoti(const at::Tensor& positions, const at::Tensor& species, const at::Tensor& edge_src,
+                   const at::Tensor& edge_dst, const at::Tensor& edge_shift, int64_t num_local);
+
+  torch::jit::Module module_;                                  // TorchScript
+  std::unique_ptr<torch::inductor::AOTIModelPackageLoader> aoti_;  // or AOTInductor
   Metadata metadata_;
   torch::Device device_;
 };

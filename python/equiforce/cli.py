@@ -60,7 +60,8 @@ def main(argv=None) -> int:
     deploy = commands.add_parser("deploy", help="export a checkpoint (EMA weights) for LAMMPS, OpenMM and ASE")
     deploy.add_argument("checkpoint")
     deploy.add_argument("-o", "--output", required=True)
-    deploy.add_argument("--format", default="torchscript", choices=["torchscript"])
+    deploy.add_argument("--format", default="torchscript", choices=["torchscript", "aoti"],
+                        help="torchscript (.pt, default) or aoti (AOTInductor .pt2, compiled for this CPU)")
     deploy.set_defaults(run=_deploy)
     check = commands.add_parser("check", help="physics self-checks of an exported model (exit 1 on failure)")
     check.add_argument("model")

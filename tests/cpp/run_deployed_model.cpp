@@ -1,4 +1,4 @@
-// run_deployed_model MODEL.pt INPUT.bin N OUTPUT.bin
+// run_deployed_model MODEL.pt|MODEL.pt2 INPUT.bin N OUTPUT.bin
 // INPUT: float64 positions [N, 3], then int64 species [N], then float64 cell [3, 3]; periodic in
 // all directions. OUTPUT: float64 [energy, forces (3N), virial (9)]. Uses csrc/runtime only.
 #include <fstream>
@@ -27,11 +27,12 @@ int main(int argc, char** argv) {
                                    torch::ones({3}, torch::kBool));
     std::ofstream o(argv[4], std::ios::binary);
     o.write(reinterpret_cast<const char*>(&out.energy), sizeof(double));
-    for (const at::Tensor& t : std::vector<at::Tensor>{out.forces.contiguous(), out.virial.contiguous()})
+    for (const at::Tensor& t : std::vector<at::Tensor>{out.forces.to(at::kDouble).contiguous(),
+                                                       out.virial.to(at::kDouble).contiguous()})
       o.write(reinterpret_cast<const char*>(t.data_ptr<double>()), t.numel() * sizeof(double));
     std::cout << "species:";
     for (const auto& s : model.metadata().species) std::cout << " " << s;
-    std::cout << " ghost_cutoff " << model.metadata().ghost_cutoff << "\n";
+    std::cout << " ghost_cutoff " << model.metadata().ghost_cutoff << " format " << model.metadata().format << "\n";
   } catch (const std::exception& e) {
     std::cerr << "error: " << e.what() << "\n";
     return 1;

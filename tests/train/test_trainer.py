@@ -47,9 +47,49 @@ def test_loss_falls_and_outputs_are_written(cu_data, tmp_path):
     before = trainer.evaluate(trainer.train)["forces_mae"]
     metrics = trainer.fit()
     assert metrics["train"]["forces_mae"] < before
-    for name in ("last.pt", "best.pt", "log.csv", "metrics.json"):
+    for name in ("last.pt", "best.pt", "log.csv", "metrics.json", "parity.png"):
         assert (tmp_path / name).exists(), name
-    assert json.loads((tmp_path / "metrics.json").read_text())["epochs"] == 8
+    assert (tmp_path / "parity.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["epochs"] == 8 and metrics["parity_plot"].endswith("parity.png")
+
+
+def test_cosine_schedule_stage_two_and_snapshots(cu_data, tmp_path):
+    """Cosine decay to min_lr by stage two's start; stage two switches weights and learning rate;
+    snapshot_minutes keeps timed checkpoints (a tiny interval: one per epoch)."""
+    trainer = Trainer(_config(cu_data, tmp_path, max_epochs=5, scheduler="cosine", min_lr=0.001, plots=False,
+                              stage_two={"epoch": 3, "energy_weight": 50.0, "lr": 0.002},
+                              snapshot_minutes=1e-6))
+    assert trainer._weights()["energy_weight"] == 1.0
+    trainer.fit()
+    assert trainer._weights()["energy_weight"] == 50.0 and trainer._weights()["forces_weight"] == 100.0
+    lrs = [float(line.split(",")[2]) for line in (tmp_path / "log.csv").read_text().splitlines()[1:]]
+    assert lrs[0] < 0.01 and lrs[2] == pytest.approx(0.001) and lrs[3:] == [pytest.approx(0.002)] * 2
+    assert len(list(tmp_path.glob("snapshot_*min.pt"))) >= 1
+    with pytest.raises(ValueError, match="stage_two"):
+        Trainer(_config(cu_data, tmp_path / "x", stage_two={"energy_weight": 1.0}))
+    with pytest.raises(ValueError, match="scheduler"):
+        Trainer(_config(cu_data, tmp_path / "y", scheduler="step"))
+
+
+def test_progress_bar_draws_live_on_a_terminal():
+    import io
+
+    from equiforce.train.report import ProgressBar
+
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+
+    live, log = Tty(), io.StringIO()
+    for stream in (live, log):
+        bar = ProgressBar(3, "[train] epoch 1", stream=stream)
+        for loss in (3.0, 2.0, 1.0):
+            bar.last_draw = 0.0
+            bar.update(loss)
+        bar.close("loss 2")
+    assert "\r[train] epoch 1 [" in live.getvalue() and "3/3 loss 2" in live.getvalue()
+    assert log.getvalue() == "[train] epoch 1 loss 2\n"  # logs get the closing line only
 
 
 def test_resume_is_exact(cu_data, tmp_path):
@@ -121,6 +161,11 @@ def test_deploy_and_eval_a_trained_checkpoint(cu_data, tmp_path):
     not_a_checkpoint = subprocess.run(cli + ["deploy", str(cu_data), "-o", str(tmp_path / "x.pt")],
                                       capture_output=True, text=True)
     assert not_a_checkpoint.returncode == 2 and "not an equiforce training checkpoint" in not_a_checkpoint.stderr
+    wrong_name = subprocess.run(cli + ["deploy", str(tmp_path / "run" / "best.pt"), "--format", "aoti", "-o",
+                                       str(tmp_path / "cu.pt")], capture_output=True, text=True)
+    assert wrong_name.returncode == 2 and "*.pt2" in wrong_name.stderr
+    checked = subprocess.run(cli + ["check", str(model)], capture_output=True, text=True)
+    assert "forces" in checked.stdout and checked.returncode in (0, 1)  # a 2-epoch model: the table is printed
 
 
 def test_stress_labels_are_optional_per_frame():

@@ -39,39 +39,79 @@ def metadata_of(model: EquiForceModel) -> dict:
     }
 
 
+FORMATS = ("torchscript", "aoti")
+
+
 def export(model_or_checkpoint, output: Union[str, Path], format: str = "torchscript") -> Path:
-    """Write ``output`` (TorchScript ``.pt``); returns its path."""
+    """Write ``output``: TorchScript (``.pt``) or an AOTInductor package (``format='aoti'``, ``.pt2``,
+    compiled for this machine's CPU); returns its path. Nothing is written over an existing file
+    until the new one is complete."""
+    if format not in FORMATS:
+        raise ValueError(f"export format must be one of {FORMATS}, got {format!r}")
     model = model_or_checkpoint if isinstance(model_or_checkpoint, EquiForceModel) else \
         model_from_checkpoint(model_or_checkpoint)
-    if format != "torchscript":
-        raise ValueError(f"export format {format!r} is not available yet; use 'torchscript'")
     model = model.eval()
-    deployed = DeployedPotential(model, metadata_of(model))
-    scripted = torch.jit.script(deployed)
+    meta = metadata_of(model)
+    meta["export_format"] = format
     output = Path(output)
-    extra = {"equiforce_metadata.txt": "\n".join(f"{k}={v}" for k, v in metadata_of(model).items())}
-    scripted.save(str(output), _extra_files=extra)
+    if format == "aoti" and output.suffix != ".pt2":
+        raise ValueError(f"AOTInductor packages are named *.pt2, got {output}")
+    tmp = output.with_name(output.stem + ".partial" + output.suffix)
+    if format == "aoti":
+        from .aoti import export_aoti
+
+        export_aoti(model, tmp, meta)
+    else:
+        scripted = torch.jit.script(DeployedPotential(model, meta))
+        scripted.save(str(tmp), _extra_files={"equiforce_metadata.txt": "\n".join(f"{k}={v}" for k, v in meta.items())})
+    tmp.replace(output)
     return output
 
 
+def _is_aoti_package(path: Path) -> bool:
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return any("/aotinductor/" in name or name.startswith("aotinductor/") for name in archive.namelist())
+    except (zipfile.BadZipFile, OSError):
+        return False
+
+
+def _check_metadata(path: Path, meta: dict, kind: str) -> dict:
+    if meta.get("format") != "equiforce-deployed":
+        raise ValueError(f"{path} is {kind} but not an equiforce model (no equiforce metadata)")
+    if int(meta.get("format_version", -1)) > FORMAT_VERSION:
+        raise ValueError(f"{path} has format version {meta['format_version']}; this equiforce reads up to "
+                         f"{FORMAT_VERSION}: upgrade equiforce")
+    return meta
+
+
 def load(path: Union[str, Path]):
-    """Load an exported model (the op library is loaded first), checking its format and version."""
+    """Load an exported model of either format (the op library is loaded first), checking its format
+    and version. Returns (module, metadata); the module has ``forward(positions, species, edge_src,
+    edge_dst, edge_shift, num_local)`` and ``compute(positions, species, cell, pbc)``."""
     from .. import ops  # noqa: F401  (registers the operators the model calls)
 
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"model file {path} does not exist")
+    if _is_aoti_package(path):
+        from .aoti import AOTIPotential
+
+        try:
+            module = AOTIPotential(path)
+        except Exception as exc:
+            raise ValueError(f"{path} is an AOTInductor package that this machine cannot load "
+                             f"({exc.__class__.__name__}: {exc}); export it again here") from exc
+        return module, _check_metadata(path, module.metadata(), "an AOTInductor package")
     extra = {"equiforce_metadata.txt": ""}
     try:
         module = torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
     except Exception as exc:
-        raise ValueError(f"{path} is not a TorchScript file that equiforce can load ({exc.__class__.__name__})") from exc
+        raise ValueError(f"{path} is not a model file that equiforce can load ({exc.__class__.__name__}); "
+                         "export one with `equiforce deploy`") from exc
     text = extra["equiforce_metadata.txt"]
     text = text.decode() if isinstance(text, bytes) else text
     meta = dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
-    if meta.get("format") != "equiforce-deployed":
-        raise ValueError(f"{path} is a TorchScript file but not an equiforce model (no equiforce metadata)")
-    if int(meta.get("format_version", -1)) > FORMAT_VERSION:
-        raise ValueError(f"{path} has format version {meta['format_version']}; this equiforce reads up to "
-                         f"{FORMAT_VERSION}: upgrade equiforce")
-    return module, meta
+    return module, _check_metadata(path, meta, "a TorchScript file")

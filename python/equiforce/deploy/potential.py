@@ -19,6 +19,7 @@ class DeployedPotential(torch.nn.Module):
     species: List[str]
     r_max: float
     num_layers: int
+    _metadata: Dict[str, str]
 
     def __init__(self, model: EquiForceModel, metadata: Dict[str, str]) -> None:
         super().__init__()
@@ -37,11 +38,20 @@ class DeployedPotential(torch.nn.Module):
                 num_local: int) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """Messages flow edge_src -> edge_dst; the edge vector is pos[src] - pos[dst] + edge_shift.
         Returns (energy of atoms [0, num_local), per-atom energies [N], forces [N, 3], virial [3, 3])."""
-        dtype = self.model.energy_shift.dtype
+        local = (torch.arange(positions.shape[0], device=positions.device) < num_local)
+        return self.contract(positions, species, edge_src, edge_dst, edge_shift, local)
+
+    def contract(self, positions: torch.Tensor, species: torch.Tensor, edge_src: torch.Tensor,
+                 edge_dst: torch.Tensor, edge_shift: torch.Tensor,
+                 local: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The contract's outputs, ``local[N]`` (bool) marking the atoms whose energy counts. One body
+        for the TorchScript and the AOTInductor exports."""
+        model = self.model
+        dtype = model.energy_shift.dtype
         positions = positions.to(dtype)
         vec = (positions[edge_src] - positions[edge_dst] + edge_shift.to(dtype)).detach().requires_grad_(True)
-        atomic = self.model(vec, species, edge_src, edge_dst)
-        energy = atomic[:num_local].sum()
+        atomic = model(vec, species, edge_src, edge_dst)
+        energy = (atomic * local.to(dtype)).sum()
         grads = torch.autograd.grad([energy], [vec], allow_unused=True)
         g = grads[0]
         if g is None:

@@ -1,7 +1,7 @@
 """e3nn-compatible tensor-product modules on equiforce's compiled op."""
 
 import math
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 import torch
 
@@ -36,6 +36,12 @@ class TensorProduct(torch.nn.Module):
     _dim_in1: int
     _dim_in2: int
     _dim_out: int
+    use_dense: bool
+    _dense_paths: List[List[int]]
+    _dense_coeffs: List[float]
+    _dense_outs: List[Tuple[int, int]]
+    _dense_sizes1: List[int]
+    _dense_sizes2: List[int]
 
     def __init__(self, irreps_in1, irreps_in2, irreps_out, instructions, in1_var=None, in2_var=None, out_var=None,
                  irrep_normalization: Optional[str] = None, path_normalization: Optional[str] = None,
@@ -69,6 +75,10 @@ class TensorProduct(torch.nn.Module):
         self.descriptor_ints = torch.from_numpy(ints)
         self.descriptor_floats = torch.from_numpy(floats)
         self._dim_in1, self._dim_in2, self._dim_out = d.irreps_in1.dim, d.irreps_in2.dim, d.irreps_out.dim
+        self._dense_paths, self._dense_coeffs, self._dense_outs = _scalar_paths(d)
+        self._dense_sizes1 = [mul * ir.dim for mul, ir in d.irreps_in1]
+        self._dense_sizes2 = [mul * ir.dim for mul, ir in d.irreps_in2]
+        self.use_dense = len(self._dense_paths) > 0  # False forces the kernel (the reference the tests use)
 
     def __repr__(self) -> str:
         npath = sum(math.prod(i.path_shape) for i in self.instructions)
@@ -94,6 +104,8 @@ class TensorProduct(torch.nn.Module):
         if x.shape[-1] != self._dim_in1 or y.shape[-1] != self._dim_in2:
             raise ValueError(f"inputs must end in {self._dim_in1} and {self._dim_in2}, got {list(x.shape)} and {list(y.shape)}")
         w = self._get_weights(weight)
+        if self.use_dense and self.shared_weights:
+            return self._dense(x, y, w)
         if x.device != y.device or (self.weight_numel > 0 and w.device != x.device):
             raise ValueError("tensor product inputs and weights must be on one device; move them with .to(device)")
         batch = _broadcast(list(x.shape[:-1]), list(y.shape[:-1]))
@@ -107,6 +119,42 @@ class TensorProduct(torch.nn.Module):
         out = torch.ops.equiforce.tensor_product(x, y, w, self.descriptor_ints, self.descriptor_floats, self._dim_out)
         return out.reshape(batch + [self._dim_out])
 
+    def _dense(self, x: torch.Tensor, y: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        """Second input all scalars (Linear, species self-connection): each path is a matrix
+        product ``out[n, w, m] = c sum_uv W[u, v, w] x[n, u, m] y[n, v]``, done by BLAS; autograd
+        gives every derivative. Same numbers as the kernel (tests compare the two)."""
+        batch = _broadcast(list(x.shape[:-1]), list(y.shape[:-1]))
+        x = x.expand(batch + [self._dim_in1]).reshape(-1, self._dim_in1)
+        y = y.expand(batch + [self._dim_in2]).reshape(-1, self._dim_in2)
+        n = x.shape[0]
+        # split (not slices): its backward is one concatenation, where every slice's would be a zeros
+        # tensor of the full input
+        xs = torch.split(x, self._dense_sizes1, dim=-1)
+        ys = torch.split(y, self._dense_sizes2, dim=-1)
+        parts: List[Optional[torch.Tensor]] = []
+        for _ in range(len(self._dense_outs)):
+            parts.append(None)
+        for p, c in zip(self._dense_paths, self._dense_coeffs):
+            i1, u, d, i2, v, o, woff, mulo = p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7]
+            xb = xs[i1].reshape(n, u, d).transpose(1, 2)  # [n, d, u]
+            wb = w[woff : woff + u * v * mulo].reshape(u, v * mulo) * c
+            r = torch.matmul(xb, wb)  # [n, d, v * w]
+            if v == 1:
+                r = r * ys[i2].unsqueeze(-1)
+            else:
+                r = (r.reshape(n, d, v, mulo) * ys[i2].reshape(n, 1, v, 1)).sum(2)
+            prev = parts[o]
+            parts[o] = r if prev is None else prev + r
+        pieces: List[torch.Tensor] = []
+        for o, (mulo, d) in enumerate(self._dense_outs):
+            r = parts[o]
+            if r is None:
+                pieces.append(x.new_zeros(n, mulo * d))
+            else:
+                pieces.append(r.transpose(1, 2).reshape(n, mulo * d))
+        out = torch.cat(pieces, dim=-1) if len(pieces) > 0 else x.new_zeros(n, 0)
+        return out.reshape(batch + [self._dim_out])
+
     def weight_views(self, weight: Optional[torch.Tensor] = None, yield_instruction: bool = False):
         """Each weighted instruction's weights, shaped ``[..., *path_shape]`` (as e3nn)."""
         w = self._get_weights(weight)
@@ -115,6 +163,27 @@ class TensorProduct(torch.nn.Module):
             if sl is not None:
                 view = w[..., sl].reshape(batch + ins.path_shape)
                 yield (ins, view) if yield_instruction else view
+
+
+def _scalar_paths(d: TensorProductDescriptor):
+    """When every path is ``uvw``, weighted, and reads a scalar (0e) second input, the plan of
+    :meth:`TensorProduct._dense`: per path ``[in1 segment, mul1, dim, in2 segment, mul2, out, weight offset,
+    mul_out]`` and its coefficient; per output irrep ``(mul, dim)``. Otherwise empty lists."""
+    if not d.instructions or any(i.connection_mode != "uvw" or not i.has_weight or d.irreps_in2[i.i_in2].ir.l != 0
+                                 or d.irreps_in2[i.i_in2].ir.p != 1 for i in d.instructions):
+        return [], [], []
+    nnz = d.nonzeros()
+    paths, coeffs = [], []
+    for n, (ins, sl) in enumerate(zip(d.instructions, d.weight_slices())):
+        entries = [e for e in nnz if e[0] == n]
+        dim = d.irreps_in1[ins.i_in1].ir.dim
+        values = {e[4] for e in entries}
+        if len(entries) != dim or any(e[1] != e[3] for e in entries) or max(values) - min(values) > 1e-12:
+            return [], [], []  # not a multiple of the identity: leave it to the kernel
+        mul1, mul2, mulo = ins.path_shape
+        paths.append([ins.i_in1, mul1, dim, ins.i_in2, mul2, ins.i_out, sl.start, mulo])
+        coeffs.append(float(ins.path_weight * entries[0][4]))
+    return paths, coeffs, [(mul, ir.dim) for mul, ir in d.irreps_out]
 
 
 class FullyConnectedTensorProduct(TensorProduct):

@@ -6,11 +6,18 @@ Config (YAML or dict) has three sections; unknown keys are an error:
     data:     train_file, validation_file | validation_fraction, energy_key, forces_key, stress_key,
               isolated_atoms_file
     training: output_dir, seed, dtype, batch_size, max_epochs, max_minutes, optimizer (adam|adamw), lr,
-              weight_decay, energy_weight, forces_weight, stress_weight, ema_decay, scheduler_patience,
-              scheduler_factor, early_stopping_patience, progress
+              weight_decay, energy_weight, forces_weight, stress_weight, ema_decay, scheduler (plateau|cosine),
+              scheduler_patience, scheduler_factor, min_lr, early_stopping_patience, stage_two,
+              snapshot_minutes, progress, plots
+
+``stage_two: {epoch: K, energy_weight: a, forces_weight: b, lr: c}`` switches the loss weights (and
+optionally the learning rate) from epoch K on, as MACE's second stage does: a forces-heavy first stage,
+then an energy-heavy finish. ``snapshot_minutes: T`` keeps a checkpoint every T minutes of training
+(``snapshot_<minutes>min.pt``), for time-to-accuracy curves.
 """
 import copy
 import csv
+import io
 import json
 import math
 import sys
@@ -24,13 +31,16 @@ import torch
 from ..data import build_graph, collate, predict, read_structures, split
 from ..model import EquiForceModel
 from .fitting import average_num_neighbors, fit_energy_shift_and_scale
+from .report import ProgressBar
 
 DATA_DEFAULTS = dict(train_file=None, validation_file=None, validation_fraction=0.05, energy_key="energy",
                      forces_key="forces", stress_key=None, isolated_atoms_file=None)
 TRAIN_DEFAULTS = dict(output_dir="run", seed=0, dtype="float32", batch_size=5, max_epochs=100, max_minutes=None,
                       optimizer="adam", lr=0.01, weight_decay=0.0, energy_weight=1.0, forces_weight=100.0,
-                      stress_weight=0.0, ema_decay=0.99, scheduler_patience=5, scheduler_factor=0.5,
-                      early_stopping_patience=20, progress=True)
+                      stress_weight=0.0, ema_decay=0.99, scheduler="plateau", scheduler_patience=5,
+                      scheduler_factor=0.5, min_lr=0.0, early_stopping_patience=20, stage_two=None,
+                      snapshot_minutes=None, progress=True, plots=True)
+STAGE_TWO_KEYS = {"epoch", "energy_weight", "forces_weight", "stress_weight", "lr"}
 
 
 def _section(config: Dict, name: str, defaults: Dict) -> Dict:
@@ -83,10 +93,22 @@ class Trainer:
         if opt is None:
             raise ValueError(f"training.optimizer must be 'adam' or 'adamw', got {t['optimizer']!r}")
         self.optimizer = opt(params, lr=t["lr"], weight_decay=t["weight_decay"])
-        self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
-            self.optimizer, factor=t["scheduler_factor"], patience=t["scheduler_patience"])
+        if t["scheduler"] == "plateau":
+            self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+                self.optimizer, factor=t["scheduler_factor"], patience=t["scheduler_patience"], min_lr=t["min_lr"])
+        elif t["scheduler"] == "cosine":  # over max_epochs (or stage two's start), stepped every epoch
+            span = t["stage_two"]["epoch"] if t["stage_two"] else t["max_epochs"]
+            self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, T_max=max(int(span), 1),
+                                                                        eta_min=t["min_lr"])
+        else:
+            raise ValueError(f"training.scheduler must be 'plateau' or 'cosine', got {t['scheduler']!r}")
+        stage = t["stage_two"]
+        if stage is not None and (not isinstance(stage, dict) or "epoch" not in stage or set(stage) - STAGE_TWO_KEYS):
+            raise ValueError(f"training.stage_two must be a mapping with 'epoch' and any of "
+                             f"{sorted(STAGE_TWO_KEYS - {'epoch'})}, got {stage!r}")
         self.ema = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
         self.epoch, self.best, self.stale = 0, math.inf, 0
+        self.minutes = self.minutes_before = 0.0  # minutes_before: earlier runs (resume)
         if (self.out / "last.pt").exists():
             self._resume(self.out / "last.pt")
 
@@ -126,8 +148,15 @@ class Trainer:
             yield collate([graphs[n] for n in order[k : k + bs]])
 
     # ---- loss and metrics -----------------------------------------------------------------
+    def _weights(self) -> Dict:
+        """The loss weights of the current stage."""
+        t, stage = self.config["training"], self.config["training"]["stage_two"]
+        if stage is not None and self.epoch >= stage["epoch"]:
+            return {**t, **{k: v for k, v in stage.items() if k.endswith("_weight")}}
+        return t
+
     def _loss(self, batch, create_graph: bool):
-        t = self.config["training"]
+        t = self._weights()
         want_stress = t["stress_weight"] > 0 and batch.stress is not None and bool(batch.stress_mask.any())
         pred = predict(self.model, batch, forces=batch.forces is not None, stress=want_stress,
                        create_graph=create_graph)
@@ -146,24 +175,51 @@ class Trainer:
             loss = loss + t["stress_weight"] * terms["stress"]
         return loss, pred
 
-    def evaluate(self, graphs) -> Dict[str, float]:
-        """MAE/RMSE of energy (eV per structure and per atom) and forces (eV/A) over graphs."""
-        e_err, e_atom_err, f_err = [], [], []
+    def predictions(self, graphs) -> Dict[str, np.ndarray]:
+        """Reference and predicted energies (per structure, with atom counts) and force components."""
+        out = {"energy_ref": [], "energy_pred": [], "num_atoms": [], "forces_ref": [], "forces_pred": []}
         for batch in self._batches(graphs, shuffle=False):
             pred = predict(self.model, batch, forces=batch.forces is not None)
             if batch.energy is not None:
-                diff = (pred["energy"] - batch.energy).detach()
-                e_err.append(diff)
-                e_atom_err.append(diff / batch.num_atoms)
+                out["energy_ref"].append(batch.energy.double())
+                out["energy_pred"].append(pred["energy"].detach().double())
+                out["num_atoms"].append(batch.num_atoms.double())
             if batch.forces is not None:
-                f_err.append((pred["forces"] - batch.forces).detach().reshape(-1))
+                out["forces_ref"].append(batch.forces.double().reshape(-1))
+                out["forces_pred"].append(pred["forces"].detach().double().reshape(-1))
+        return {k: torch.cat(v).numpy() if v else np.zeros(0) for k, v in out.items()}
+
+    def evaluate(self, graphs) -> Dict[str, float]:
+        """MAE/RMSE of energy (eV per structure and per atom) and forces (eV/A) over graphs."""
+        p = self.predictions(graphs)
+        errors = {}
+        if len(p["energy_ref"]):
+            errors["energy"] = p["energy_pred"] - p["energy_ref"]
+            errors["energy_per_atom"] = errors["energy"] / p["num_atoms"]
+        if len(p["forces_ref"]):
+            errors["forces"] = p["forces_pred"] - p["forces_ref"]
         out = {}
-        for name, errs in (("energy", e_err), ("energy_per_atom", e_atom_err), ("forces", f_err)):
-            if errs:
-                e = torch.cat(errs).double()
-                out[f"{name}_mae"] = float(e.abs().mean())
-                out[f"{name}_rmse"] = float(e.pow(2).mean().sqrt())
+        for name, e in errors.items():
+            out[f"{name}_mae"] = float(np.abs(e).mean())
+            out[f"{name}_rmse"] = float(np.sqrt((e ** 2).mean()))
         return out
+
+    def plot(self, path: Optional[Path] = None) -> Optional[Path]:
+        """Parity plots (train and validation, current weights) as a PNG."""
+        from .report import parity_plots
+
+        sets = {}
+        for name, graphs in (("train", self.train), ("validation", self.val)):
+            if not graphs:
+                continue
+            p = self.predictions(graphs)
+            data = {}
+            if len(p["energy_ref"]):
+                data["energy_per_atom"] = (p["energy_ref"] / p["num_atoms"], p["energy_pred"] / p["num_atoms"])
+            if len(p["forces_ref"]):
+                data["forces"] = (p["forces_ref"], p["forces_pred"])
+            sets[name] = data
+        return parity_plots(sets, path or self.out / "parity.png")
 
     # ---- EMA -------------------------------------------------------------------------------
     def _update_ema(self) -> None:
@@ -193,7 +249,7 @@ class Trainer:
         return {"format": "equiforce-checkpoint", "version": 1, "config": self.config,
                 "model_config": self.model_config, "model": self.model.state_dict(), "ema": self.ema,
                 "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
-                "epoch": self.epoch, "best": self.best, "stale": self.stale,
+                "epoch": self.epoch, "best": self.best, "stale": self.stale, "minutes": self.minutes,
                 "torch_rng": torch.get_rng_state()}
 
     def _save(self, path: Path) -> None:
@@ -210,6 +266,7 @@ class Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.epoch, self.best, self.stale = state["epoch"], state["best"], state["stale"]
+        self.minutes_before = self.minutes = float(state.get("minutes", 0.0))
         torch.set_rng_state(state["torch_rng"])
         print(f"[train] resumed from {path} at epoch {self.epoch}", file=sys.stderr)
 
@@ -224,11 +281,19 @@ class Trainer:
             if new_log:
                 writer.writerow(["epoch", "seconds", "lr", "train_loss", "val_loss", "val_energy_mae",
                                  "val_energy_per_atom_mae", "val_forces_mae"])
+            stage = t["stage_two"]
             while self.epoch < t["max_epochs"]:
-                if t["max_minutes"] is not None and time.monotonic() - start > 60 * t["max_minutes"]:
+                if t["max_minutes"] is not None and self.minutes_before + (time.monotonic() - start) / 60 > t["max_minutes"]:
                     break
+                if stage is not None and self.epoch == stage["epoch"]:
+                    self.best, self.stale = math.inf, 0  # the validation loss changes meaning
+                    if "lr" in stage:
+                        for group in self.optimizer.param_groups:
+                            group["lr"] = stage["lr"]
                 self.model.train()
                 losses = []
+                bar = ProgressBar(math.ceil(len(self.train) / t["batch_size"]), f"[train] epoch {self.epoch + 1:4d}",
+                                  stream=sys.stderr if t["progress"] else io.StringIO())
                 for batch in self._batches(self.train, shuffle=True):
                     self.optimizer.zero_grad(set_to_none=True)
                     loss, _ = self._loss(batch, create_graph=True)
@@ -236,30 +301,41 @@ class Trainer:
                     self.optimizer.step()
                     self._update_ema()
                     losses.append(float(loss.detach()))
+                    bar.update(losses[-1])
                 self.epoch += 1
+                previous_minutes = self.minutes
+                self.minutes = self.minutes_before + (time.monotonic() - start) / 60
                 with self._with_ema():
                     metrics = self.evaluate(self.val) if self.val else {}
                     val_loss = float(np.mean([float(self._loss(b, create_graph=False)[0])
                                               for b in self._batches(self.val, False)])) if self.val else float(np.mean(losses))
-                self.scheduler.step(val_loss)
+                in_stage_two = stage is not None and self.epoch > stage["epoch"]
+                if isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+                    self.scheduler.step(val_loss)
+                elif not in_stage_two:
+                    self.scheduler.step()
                 improved = val_loss < self.best
                 self.best, self.stale = (val_loss, 0) if improved else (self.best, self.stale + 1)
-                writer.writerow([self.epoch, round(time.monotonic() - start, 2), self.optimizer.param_groups[0]["lr"],
+                writer.writerow([self.epoch, round(60 * self.minutes, 2), self.optimizer.param_groups[0]["lr"],
                                  float(np.mean(losses)), val_loss, metrics.get("energy_mae"),
                                  metrics.get("energy_per_atom_mae"), metrics.get("forces_mae")])
                 log.flush()
                 self._save(self.out / "last.pt")
                 if improved:
                     self._save(self.out / "best.pt")
-                if t["progress"]:
-                    print(f"[train] epoch {self.epoch:4d}  loss {np.mean(losses):.4g}  val {val_loss:.4g}  "
+                every = t["snapshot_minutes"]
+                elapsed = self.minutes
+                if every and int(elapsed // every) > int(previous_minutes // every):
+                    self._save(self.out / f"snapshot_{round(int(elapsed // every) * every):03d}min.pt")
+                bar.close(f"loss {np.mean(losses):.4g}  val {val_loss:.4g}  "
                           f"E_mae {metrics.get('energy_mae', float('nan')) * 1e3:.2f} meV  "
                           f"F_mae {metrics.get('forces_mae', float('nan')) * 1e3:.2f} meV/A  "
-                          f"lr {self.optimizer.param_groups[0]['lr']:.2e}", file=sys.stderr)
+                          f"lr {self.optimizer.param_groups[0]['lr']:.2e}  {60 * self.minutes:.0f} s")
                 if self.stale >= t["early_stopping_patience"]:
                     break
         with self._with_ema():
             final = {"epochs": self.epoch, "seconds": round(time.monotonic() - start, 1),
                      "train": self.evaluate(self.train), "validation": self.evaluate(self.val) if self.val else {}}
+            final["parity_plot"] = str(self.plot()) if t["plots"] else None
         (self.out / "metrics.json").write_text(json.dumps(final, indent=2))
         return final
