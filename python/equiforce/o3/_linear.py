@@ -40,6 +40,7 @@ class Linear(TensorProduct):
         self.bias_numel = int(mask.sum())
         self.bias = torch.nn.Parameter(torch.zeros(self.bias_numel)) if self.bias_numel else None
         self.irreps_in = irreps_in
+        self._dense_y_is_one = True
 
     def forward(self, features: torch.Tensor, weight: Optional[torch.Tensor] = None) -> torch.Tensor:  # type: ignore[override]
         one = features.new_ones(features.shape[:-1] + (1,))

@@ -42,6 +42,9 @@ class TensorProduct(torch.nn.Module):
     _dense_outs: List[Tuple[int, int]]
     _dense_sizes1: List[int]
     _dense_sizes2: List[int]
+    _dense_groups: List[List[int]]
+    _dense_merge: List[bool]
+    _dense_y_is_one: bool
 
     def __init__(self, irreps_in1, irreps_in2, irreps_out, instructions, in1_var=None, in2_var=None, out_var=None,
                  irrep_normalization: Optional[str] = None, path_normalization: Optional[str] = None,
@@ -78,6 +81,10 @@ class TensorProduct(torch.nn.Module):
         self._dense_paths, self._dense_coeffs, self._dense_outs = _scalar_paths(d)
         self._dense_sizes1 = [mul * ir.dim for mul, ir in d.irreps_in1]
         self._dense_sizes2 = [mul * ir.dim for mul, ir in d.irreps_in2]
+        self._dense_groups = [[k for k, p in enumerate(self._dense_paths) if p[5] == o] for o in range(len(self._dense_outs))]
+        self._dense_merge = [all(self._dense_paths[k][4] == 1 and self._dense_paths[k][3] == self._dense_paths[g[0]][3]
+                                 for k in g) for g in self._dense_groups]
+        self._dense_y_is_one = False  # Linear: the second input is the constant 1
         self.use_dense = len(self._dense_paths) > 0  # False forces the kernel (the reference the tests use)
 
     def __repr__(self) -> str:
@@ -131,27 +138,28 @@ class TensorProduct(torch.nn.Module):
         # tensor of the full input
         xs = torch.split(x, self._dense_sizes1, dim=-1)
         ys = torch.split(y, self._dense_sizes2, dim=-1)
-        parts: List[Optional[torch.Tensor]] = []
-        for _ in range(len(self._dense_outs)):
-            parts.append(None)
-        for p, c in zip(self._dense_paths, self._dense_coeffs):
-            i1, u, d, i2, v, o, woff, mulo = p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7]
-            xb = xs[i1].reshape(n, u, d).transpose(1, 2)  # [n, d, u]
-            wb = w[woff : woff + u * v * mulo].reshape(u, v * mulo) * c
-            r = torch.matmul(xb, wb)  # [n, d, v * w]
-            if v == 1:
-                r = r * ys[i2].unsqueeze(-1)
-            else:
-                r = (r.reshape(n, d, v, mulo) * ys[i2].reshape(n, 1, v, 1)).sum(2)
-            prev = parts[o]
-            parts[o] = r if prev is None else prev + r
         pieces: List[torch.Tensor] = []
         for o, (mulo, d) in enumerate(self._dense_outs):
-            r = parts[o]
-            if r is None:
-                pieces.append(x.new_zeros(n, mulo * d))
+            group = self._dense_groups[o]
+            r = x.new_zeros(n, d, mulo)
+            if len(group) > 0 and self._dense_merge[o]:
+                # every path into this output reads one scalar column: one matrix product for all
+                # of them, inputs stacked along the multiplicity and weights along their rows
+                xcat = torch.cat([xs[self._dense_paths[k][0]].reshape(n, self._dense_paths[k][1], d) for k in group], 1)
+                wcat = torch.cat([w[self._dense_paths[k][6] : self._dense_paths[k][6] + self._dense_paths[k][1] * mulo]
+                                  .reshape(self._dense_paths[k][1], mulo) * self._dense_coeffs[k] for k in group], 0)
+                r = torch.matmul(xcat.transpose(1, 2), wcat)  # [n, d, mul_out]
+                if not self._dense_y_is_one:
+                    r = r * ys[self._dense_paths[group[0]][3]].unsqueeze(-1)
             else:
-                pieces.append(r.transpose(1, 2).reshape(n, mulo * d))
+                for k in group:
+                    p = self._dense_paths[k]
+                    i1, u, i2, v, woff = p[0], p[1], p[3], p[4], p[6]
+                    xb = xs[i1].reshape(n, u, d).transpose(1, 2)  # [n, d, u]
+                    wb = w[woff : woff + u * v * mulo].reshape(u, v * mulo) * self._dense_coeffs[k]
+                    t = torch.matmul(xb, wb)  # [n, d, v * mul_out]
+                    r = r + (t.reshape(n, d, v, mulo) * ys[i2].reshape(n, 1, v, 1)).sum(2)
+            pieces.append(r.transpose(1, 2).reshape(n, mulo * d))
         out = torch.cat(pieces, dim=-1) if len(pieces) > 0 else x.new_zeros(n, 0)
         return out.reshape(batch + [self._dim_out])
 
