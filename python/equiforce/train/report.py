@@ -66,6 +66,7 @@ def parity_plots(sets: Dict[str, Dict[str, Tuple[np.ndarray, np.ndarray]]], path
             lo, hi = min(lo, ref.min(), pred.min()), max(hi, ref.max(), pred.max())
         if np.isfinite(lo):
             ax.plot([lo, hi], [lo, hi], "k-", lw=0.8)
+        ax.tick_params(axis="x", labelrotation=30)
         ax.set_xlabel(f"reference {label}")
         ax.set_ylabel(f"predicted {label}")
         ax.legend(loc="upper left", fontsize=8)
