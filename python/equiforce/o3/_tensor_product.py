@@ -141,8 +141,9 @@ class TensorProduct(torch.nn.Module):
         pieces: List[torch.Tensor] = []
         for o, (mulo, d) in enumerate(self._dense_outs):
             group = self._dense_groups[o]
-            r = x.new_zeros(n, d, mulo)
-            if len(group) > 0 and self._dense_merge[o]:
+            if len(group) == 0:
+                r = x.new_zeros(n, d, mulo)
+            elif self._dense_merge[o]:
                 # every path into this output reads one scalar column: one matrix product for all
                 # of them, inputs stacked along the multiplicity and weights along their rows
                 xcat = torch.cat([xs[self._dense_paths[k][0]].reshape(n, self._dense_paths[k][1], d) for k in group], 1)
@@ -152,13 +153,17 @@ class TensorProduct(torch.nn.Module):
                 if not self._dense_y_is_one:
                     r = r * ys[self._dense_paths[group[0]][3]].unsqueeze(-1)
             else:
+                terms: List[torch.Tensor] = []
                 for k in group:
                     p = self._dense_paths[k]
                     i1, u, i2, v, woff = p[0], p[1], p[3], p[4], p[6]
                     xb = xs[i1].reshape(n, u, d).transpose(1, 2)  # [n, d, u]
                     wb = w[woff : woff + u * v * mulo].reshape(u, v * mulo) * self._dense_coeffs[k]
                     t = torch.matmul(xb, wb)  # [n, d, v * mul_out]
-                    r = r + (t.reshape(n, d, v, mulo) * ys[i2].reshape(n, 1, v, 1)).sum(2)
+                    terms.append((t.reshape(n, d, v, mulo) * ys[i2].reshape(n, 1, v, 1)).sum(2))
+                r = terms[0]
+                for t in terms[1:]:
+                    r = r + t
             pieces.append(r.transpose(1, 2).reshape(n, mulo * d))
         out = torch.cat(pieces, dim=-1) if len(pieces) > 0 else x.new_zeros(n, 0)
         return out.reshape(batch + [self._dim_out])
