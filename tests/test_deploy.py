@@ -42,7 +42,7 @@ def test_metadata(exported):
     _, meta = load(exported)
     assert meta["species"] == "Cu H" and meta["num_layers"] == "2" and float(meta["r_max"]) == 3.2
     assert float(meta["ghost_cutoff"]) == pytest.approx(6.4) and meta["dtype"] == "float64"
-    assert meta["format_version"] == "1" and meta["torch_version"] == torch.__version__
+    assert meta["format_version"] == "2" and meta["torch_version"] == torch.__version__
     assert meta["export_format"] == ("aoti" if exported.suffix == ".pt2" else "torchscript")
 
 
@@ -57,10 +57,17 @@ def test_edge_list_entry_point_with_ghosts(model, exported):
     keep = (src != dst) & ((pos[src] - pos[dst]).norm(dim=-1) < model.r_max)
     src, dst = src[keep], dst[keep]
     shift = torch.zeros(len(src), 3, dtype=torch.float64)
-    energy, atomic, forces, virial = module.forward(pos, species, src, dst, shift, 4)
+    energy, atomic, forces, virial, atom_virial = module.forward(pos, species, src, dst, shift, 4)
     ref_atomic = model(pos[src] - pos[dst], species, src, dst)
     assert torch.allclose(atomic, ref_atomic.detach(), atol=1e-12)
     assert abs(float(energy) - float(ref_atomic[:4].sum())) < 1e-10
+    # per-atom virials: each edge's -vec (x) dE/dvec split between its two atoms; they sum to the virial
+    assert atom_virial.shape == (6, 3, 3) and torch.allclose(atom_virial.sum(0), virial, atol=1e-12)
+    vec = (pos[src] - pos[dst]).requires_grad_(True)
+    grad = torch.autograd.grad(model(vec, species, src, dst)[:4].sum(), vec)[0]
+    edge = -0.5 * vec.detach().unsqueeze(2) * grad.unsqueeze(1)
+    ref_atom_virial = torch.zeros(6, 3, 3, dtype=torch.float64).index_add(0, src, edge).index_add(0, dst, edge)
+    assert torch.allclose(atom_virial, ref_atom_virial, atol=1e-12)
     one = module.forward(pos[:1], species[:1], src[:0], dst[:0], shift[:0], 1)
     lone = model(pos[:0], species[:1], src[:0], dst[:0])
     assert abs(float(one[0]) - float(lone.sum())) < 1e-12 and one[2].shape == (1, 3) and one[1].shape == (1,)
@@ -72,11 +79,12 @@ def test_same_results_as_python(model, exported):
     species = model.species_index(atoms.get_chemical_symbols())
     pos, cell = torch.tensor(atoms.positions), torch.tensor(atoms.cell.array)
     ref = evaluate(model, pos, species, cell, True, stress=True)
-    energy, atomic, forces, virial = module.compute(pos, species, cell, torch.tensor([True] * 3))
+    energy, atomic, forces, virial, atom_virial = module.compute(pos, species, cell, torch.tensor([True] * 3))
     assert abs(energy - ref["energy"]) < 1e-10
     assert torch.allclose(forces, ref["forces"], atol=1e-10)
     assert torch.allclose(virial, ref["virial"], atol=1e-10)
     assert torch.allclose(atomic, ref["energies"], atol=1e-12)
+    assert torch.allclose(atom_virial.sum(0), virial, atol=1e-12)
 
 
 def test_ase_calculator_on_the_exported_file(model, exported):
@@ -129,7 +137,7 @@ def test_loads_in_a_fresh_process(exported):
 import torch
 from equiforce.deploy import load
 m, meta = load({str(exported)!r})
-e, a, f, v = m.compute(torch.zeros(2, 3, dtype=torch.float64) + torch.tensor([[0.0, 0, 0], [1.5, 0, 0]]),
+e, a, f, v, w = m.compute(torch.zeros(2, 3, dtype=torch.float64) + torch.tensor([[0.0, 0, 0], [1.5, 0, 0]]),
                        torch.tensor([0, 1]), torch.zeros(3, 3, dtype=torch.float64), torch.zeros(3, dtype=torch.bool))
 assert torch.allclose(f.sum(0), torch.zeros(3, dtype=torch.float64), atol=1e-12)
 """

@@ -33,6 +33,8 @@ struct Outputs {
   at::Tensor atomic_energies;     // [N]
   at::Tensor forces;              // [N, 3] (eV/A), on local and ghost atoms
   at::Tensor virial;              // [3, 3] (eV), from edge forces
+  at::Tensor atomic_virials;      // [N, 3, 3] (eV), summing to the virial; undefined for models
+                                  // exported before format version 2
 };
 
 class Model {

@@ -112,11 +112,13 @@ class AOTIPotential:
         return self.forward(*args)
 
     def forward(self, positions, species, edge_src, edge_dst, edge_shift,
-                num_local: int) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+                num_local: int) -> Tuple[torch.Tensor, ...]:
         inputs, n = pad_inputs(positions.to(self.dtype), species.long(), edge_src.long(), edge_dst.long(),
                                edge_shift.to(self.dtype), num_local, self.r_max)
-        energy, atomic, forces, virial = self._compiled(*inputs, torch.tensor([int(num_local)]))
-        return energy, atomic[:n], forces[:n], virial
+        outputs = self._compiled(*inputs, torch.tensor([int(num_local)]))
+        energy, atomic, forces, virial = outputs[:4]
+        out = (energy, atomic[:n], forces[:n], virial)
+        return out + (outputs[4][:n],) if len(outputs) > 4 else out
 
     def compute(self, positions, species, cell, pbc):
         positions, cell = positions.to(self.dtype), cell.to(self.dtype)

@@ -50,7 +50,7 @@ def run_checks(module, meta, seed: int = 0) -> List[CheckResult]:
     zero_cell = torch.zeros(3, 3, dtype=torch.float64)
 
     def efv(pos, species, cell=zero_cell, pbc=none_pbc, m=module):
-        e, _, f, v = m.compute(pos, species, cell, pbc)
+        e, _, f, v = m.compute(pos, species, cell, pbc)[:4]
         return float(e), f.double(), v.double()
 
     pos, species = _cluster(8, species_count, seed)
@@ -99,6 +99,11 @@ def run_checks(module, meta, seed: int = 0) -> List[CheckResult]:
         fd = (efv(ppos @ d_plus, pspecies, cell @ d_plus, pbc)[0] - efv(ppos @ d_minus, pspecies, cell @ d_minus, pbc)[0]) / (2 * h)
         worst = max(worst, abs(fd + float(pv[a, b])))  # virial = -dE/dstrain
     results.append(CheckResult("virial = -dE/dstrain (finite strain)", worst / max(1.0, float(pv.abs().max())), 1e-6))
+    outputs = module.compute(ppos, pspecies, cell, pbc)
+    if len(outputs) > 4:  # format version 2: per-atom virials (LAMMPS compute stress/atom)
+        results.append(CheckResult("per-atom virials sum to the virial",
+                                   float((outputs[4].sum(0) - outputs[3]).abs().max()) / max(1.0, float(pv.abs().max())),
+                                   1e-10))
     big_pos = torch.cat([ppos, ppos + cell[0]])
     big_cell = cell.clone()
     big_cell[0] *= 2

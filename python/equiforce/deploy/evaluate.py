@@ -16,7 +16,7 @@ def evaluate_file(module, meta, path, energy_key="energy", forces_key="forces") 
         if missing:
             raise ValueError(f"{path}: elements {missing} are unknown to the model ({meta['species']})")
         species = torch.tensor([lookup[x] for x in s.symbols])
-        e, _, f, _ = module.compute(torch.tensor(s.positions), species, torch.tensor(s.cell), torch.tensor(s.pbc))
+        e, _, f = module.compute(torch.tensor(s.positions), species, torch.tensor(s.cell), torch.tensor(s.pbc))[:3]
         if s.energy is not None:
             e_err.append(float(e) - s.energy)
             e_atom.append((float(e) - s.energy) / len(s))

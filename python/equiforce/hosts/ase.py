@@ -46,8 +46,8 @@ class EquiForceCalculator(Calculator):
         cell = torch.as_tensor(atoms.cell.array, device=self.device)
         want_stress = "stress" in properties and bool(atoms.pbc.all())
         if self.deployed is not None:
-            energy, atomic, forces, virial = self.deployed.compute(positions, species, cell,
-                                                                   torch.as_tensor(atoms.pbc, device=self.device))
+            energy, atomic, forces, virial = self.deployed.compute(
+                positions, species, cell, torch.as_tensor(atoms.pbc, device=self.device))[:4]
             out = {"energy": energy, "energies": atomic, "forces": forces}
             if want_stress:
                 out["stress"] = -virial / abs(float(np.linalg.det(atoms.cell.array)))
