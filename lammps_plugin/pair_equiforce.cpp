@@ -186,16 +186,20 @@ void PairEquiforce::build_graph() {
     frontier.swap(next);
   }
 
+  // Nodes by hops: owned atoms (the local ones), then ghosts one hop out, two hops, ... so that each
+  // layer updates a prefix of the nodes from a prefix of the edges (layer_sizes_).
   node_of_.assign(nall, -1);
   atom_of_node_.clear();
-  for (int i = 0; i < nall; ++i)  // owned atoms first: they are the local ones
-    if (hops_[i] != kUnreached && (i < nlocal || owner_[i] < 0)) {
-      node_of_[i] = static_cast<int>(atom_of_node_.size());
-      atom_of_node_.push_back(i);
-    }
-  num_local_nodes_ = 0;
-  while (num_local_nodes_ < static_cast<int>(atom_of_node_.size()) && atom_of_node_[num_local_nodes_] < nlocal)
-    ++num_local_nodes_;
+  nodes_upto_.assign(num_layers_ + 1, 0);
+  for (int hop = 0; hop <= num_layers_; ++hop) {
+    for (int i = hop == 0 ? 0 : nlocal; i < (hop == 0 ? nlocal : nall); ++i)
+      if (hops_[i] == hop && (hop == 0 || owner_[i] < 0)) {
+        node_of_[i] = static_cast<int>(atom_of_node_.size());
+        atom_of_node_.push_back(i);
+      }
+    nodes_upto_[hop] = static_cast<int64_t>(atom_of_node_.size());
+  }
+  num_local_nodes_ = static_cast<int>(nodes_upto_[0]);
 
   const size_t n = atom_of_node_.size();
   pos_.resize(3 * n);
@@ -208,9 +212,10 @@ void PairEquiforce::build_graph() {
   src_.clear();
   dst_.clear();
   shift_.clear();
+  edges_upto_.assign(num_layers_ + 1, 0);
   for (size_t k = 0; k < n; ++k) {
     const int i = atom_of_node_[k];
-    if (hops_[i] >= num_layers_) continue;  // sends messages only
+    if (hops_[i] >= num_layers_) break;  // the rest send messages only
     const int* row = list->firstneigh[i];
     for (int jj = 0; jj < list->numneigh[i]; ++jj) {
       const int j = row[jj] & NEIGHMASK;
@@ -222,6 +227,13 @@ void PairEquiforce::build_graph() {
       dst_.push_back(static_cast<int64_t>(k));
       for (int d = 0; d < 3; ++d) shift_.push_back(owner >= 0 ? x[j][d] - x[owner][d] : 0.0);
     }
+    for (int hop = hops_[i]; hop <= num_layers_; ++hop) edges_upto_[hop] = static_cast<int64_t>(src_.size());
+  }
+  // layer k (0-based) updates the nodes within num_layers - 1 - k hops, from the edges into them
+  layer_sizes_.resize(2 * num_layers_);
+  for (int k = 0; k < num_layers_; ++k) {
+    layer_sizes_[k] = nodes_upto_[num_layers_ - 1 - k];
+    layer_sizes_[num_layers_ + k] = edges_upto_[num_layers_ - 1 - k];
   }
 }
 
@@ -241,7 +253,9 @@ void PairEquiforce::compute(int eflag, int vflag) {
   try {
     out = model_->compute(torch::from_blob(pos_.data(), {n, 3}, f64), torch::from_blob(species_.data(), {n}, i64),
                           torch::from_blob(src_.data(), {e}, i64), torch::from_blob(dst_.data(), {e}, i64),
-                          torch::from_blob(shift_.data(), {e, 3}, f64), num_local_nodes_);
+                          torch::from_blob(shift_.data(), {e, 3}, f64), num_local_nodes_,
+                          n > num_local_nodes_ ? torch::from_blob(layer_sizes_.data(), {2, num_layers_}, i64)
+                                               : torch::Tensor());
   } catch (const std::exception& err) {
     error->one(FLERR, "pair_style equiforce: evaluating {} failed: {}", model_path_, err.what());
   }

@@ -50,6 +50,8 @@ class PairEquiforce : public Pair {
   std::vector<double> pos_;
   std::vector<int64_t> species_, src_, dst_;
   std::vector<double> shift_;
+  std::vector<int64_t> nodes_upto_, edges_upto_;  // [hop]: nodes / edges into nodes within that many hops
+  std::vector<int64_t> layer_sizes_;              // [2, num_layers]: nodes, edges each layer uses
   int num_local_nodes_ = 0;
 
   double model_seconds_ = 0, pair_seconds_ = 0;

@@ -155,3 +155,46 @@ def test_corrupt_and_foreign_files(tmp_path):
         load(foreign)
     with pytest.raises(FileNotFoundError):
         load(tmp_path / "missing.pt")
+
+
+def test_layer_sizes_prune_ghosts_exactly(model, tmp_path):
+    """A host with ghost atoms passes nodes ordered by hops from the local atoms, edges by their
+    receiver's hops, and how many of each every layer needs: the numbers are those of the full graph."""
+    module, _ = load(export(model, tmp_path / "m.pt"))
+    torch.manual_seed(5)
+    pos = torch.rand(40, 3, dtype=torch.float64) * torch.tensor([12.0, 4.0, 4.0])
+    species = torch.randint(0, 2, (40,))
+    src, dst = torch.meshgrid(torch.arange(40), torch.arange(40), indexing="ij")
+    keep = (src != dst) & ((pos[src] - pos[dst]).norm(dim=-1) < model.r_max)
+    src, dst = src[keep], dst[keep]
+    # hops from the atoms with x < 4 (local), through edges
+    hops = torch.full((40,), 99)
+    hops[pos[:, 0] < 4.0] = 0
+    for hop in range(1, model.num_layers + 1):
+        reached = (hops[dst] == hop - 1) & (hops[src] == 99)
+        hops[src[reached]] = hop
+    order = torch.argsort(hops, stable=True)
+    order = order[hops[order] <= model.num_layers]
+    new = torch.full((40,), -1)
+    new[order] = torch.arange(len(order))
+    pos, species, hop_of = pos[order], species[order], hops[order]
+    edges = (new[src] >= 0) & (new[dst] >= 0)
+    src, dst = new[src[edges]], new[dst[edges]]
+    edges = hop_of[dst] < model.num_layers
+    src, dst = src[edges], dst[edges]
+    by_receiver = torch.argsort(hop_of[dst], stable=True)
+    src, dst = src[by_receiver], dst[by_receiver]
+    num_local = int((hop_of == 0).sum())
+    L = model.num_layers
+    sizes = torch.tensor([[int((hop_of <= L - 1 - k).sum()) for k in range(L)],
+                          [int((hop_of[dst] <= L - 1 - k).sum()) for k in range(L)]])
+    assert 0 < num_local < sizes[0, 0] < len(pos) and sizes[1, -1] < sizes[1, 0]  # something is pruned
+    shift = torch.zeros(len(src), 3, dtype=torch.float64)
+    full = module.forward(pos, species, src, dst, shift, num_local)
+    pruned = module.forward(pos, species, src, dst, shift, num_local, sizes)
+    assert abs(float(full[0] - pruned[0])) < 1e-12
+    assert torch.allclose(full[1][:num_local], pruned[1][:num_local], atol=1e-12)
+    for a, b in zip(full[2:], pruned[2:]):
+        assert torch.allclose(a, b, atol=1e-12)
+    with pytest.raises(Exception, match="layer_sizes"):
+        module.forward(pos, species, src, dst, shift, num_local, sizes[:, :1])

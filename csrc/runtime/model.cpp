@@ -62,6 +62,8 @@ Model::Model(const std::string& path, const std::string& device) : device_(devic
       read_metadata(path, std::move(all));
       metadata_.format = "torchscript";
       module_.eval();
+      // self, positions, species, edge_src, edge_dst, edge_shift, num_local[, layer_sizes]
+      takes_layer_sizes_ = module_.get_method("forward").function().getSchema().arguments().size() > 7;
       return;
     } catch (const c10::Error& e) {
       torchscript_error = e.what_without_backtrace();
@@ -110,11 +112,14 @@ int64_t Model::species_index(const std::string& element) const {
 }
 
 Outputs Model::compute(const at::Tensor& positions, const at::Tensor& species, const at::Tensor& edge_src,
-                       const at::Tensor& edge_dst, const at::Tensor& edge_shift, int64_t num_local) {
+                       const at::Tensor& edge_dst, const at::Tensor& edge_shift, int64_t num_local,
+                       const at::Tensor& layer_sizes) {
   if (aoti_) return run_aoti(positions, species, edge_src, edge_dst, edge_shift, num_local);
   PlainExecution plain;
-  return unpack(module_.forward({positions.to(device_), species.to(device_), edge_src.to(device_),
-                                 edge_dst.to(device_), edge_shift.to(device_), num_local}));
+  std::vector<c10::IValue> inputs{positions.to(device_), species.to(device_), edge_src.to(device_),
+                                  edge_dst.to(device_), edge_shift.to(device_), num_local};
+  if (takes_layer_sizes_ && layer_sizes.defined()) inputs.emplace_back(layer_sizes.to(at::kLong));
+  return unpack(module_.forward(inputs));
 }
 
 Outputs Model::compute(const at::Tensor& positions, const at::Tensor& species, const at::Tensor& cell,

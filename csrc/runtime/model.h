@@ -50,8 +50,12 @@ class Model {
   int64_t species_index(const std::string& element) const;
 
   // Host neighbour list: messages flow edge_src -> edge_dst, edge vector pos[src] - pos[dst] + shift.
+  // layer_sizes (optional, int64 [2, num_layers]): nodes and edges each layer updates and uses, for
+  // hosts with ghost atoms that order nodes by hops from the local atoms and edges by their
+  // receiver's hops (DeployedPotential.forward); used by TorchScript models that accept it.
   Outputs compute(const at::Tensor& positions, const at::Tensor& species, const at::Tensor& edge_src,
-                  const at::Tensor& edge_dst, const at::Tensor& edge_shift, int64_t num_local);
+                  const at::Tensor& edge_dst, const at::Tensor& edge_shift, int64_t num_local,
+                  const at::Tensor& layer_sizes = at::Tensor());
   // The model's own neighbour list from a cell (rows are lattice vectors) and pbc [3].
   Outputs compute(const at::Tensor& positions, const at::Tensor& species, const at::Tensor& cell,
                   const at::Tensor& pbc);
@@ -62,6 +66,7 @@ class Model {
                    const at::Tensor& edge_dst, const at::Tensor& edge_shift, int64_t num_local);
 
   torch::jit::Module module_;                                  // TorchScript
+  bool takes_layer_sizes_ = false;                             // its forward has layer_sizes
   std::unique_ptr<torch::inductor::AOTIModelPackageLoader> aoti_;  // or AOTInductor
   Metadata metadata_;
   torch::Device device_;

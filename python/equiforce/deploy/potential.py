@@ -7,8 +7,13 @@ Outputs: energy of the local atoms, per-atom energies [N], forces on all N atoms
 from edge forces (correct with ghosts and periodic images), and per-atom virials [N, 3, 3] — each
 edge's ``-vec (x) dE/dvec`` split half and half between its two atoms, so they sum to the virial
 (what LAMMPS's ``compute stress/atom`` reads; format version 2).
+
+Hosts with ghost atoms may also pass ``layer_sizes`` [2, num_layers] (int64): nodes and edges that
+each layer updates and uses, with nodes ordered by message-passing hops from the local atoms and
+edges by their receiver's hops (see ``EquiForceModel.forward``); the LAMMPS pair style does, so that
+ghosts only cost the layers that reach them. The AOTInductor export ignores it.
 """
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import torch
 
@@ -38,23 +43,34 @@ class DeployedPotential(torch.nn.Module):
 
     def forward(self, positions: torch.Tensor, species: torch.Tensor, edge_src: torch.Tensor,
                 edge_dst: torch.Tensor, edge_shift: torch.Tensor,
-                num_local: int) -> Outputs:
+                num_local: int, layer_sizes: Optional[torch.Tensor] = None) -> Outputs:
         """Messages flow edge_src -> edge_dst; the edge vector is pos[src] - pos[dst] + edge_shift.
         Returns (energy of atoms [0, num_local), per-atom energies [N], forces [N, 3], virial [3, 3],
         per-atom virials [N, 3, 3])."""
         local = (torch.arange(positions.shape[0], device=positions.device) < num_local)
-        return self.contract(positions, species, edge_src, edge_dst, edge_shift, local)
+        if layer_sizes is None:
+            return self.contract(positions, species, edge_src, edge_dst, edge_shift, local)
+        sizes = layer_sizes.to(torch.long).cpu()
+        if sizes.dim() != 2 or sizes.shape[0] != 2 or sizes.shape[1] != self.num_layers:
+            raise ValueError("layer_sizes must have shape [2, num_layers]: nodes and edges per layer")
+        nodes: List[int] = sizes[0].tolist()
+        edges: List[int] = sizes[1].tolist()
+        if nodes[-1] < num_local or nodes[0] > positions.shape[0] or edges[0] > edge_src.shape[0]:
+            raise ValueError("layer_sizes: the last layer must keep every local atom, and no layer more nodes "
+                             "or edges than given")
+        return self.contract(positions, species, edge_src, edge_dst, edge_shift, local, nodes, edges)
 
     def contract(self, positions: torch.Tensor, species: torch.Tensor, edge_src: torch.Tensor,
                  edge_dst: torch.Tensor, edge_shift: torch.Tensor,
-                 local: torch.Tensor) -> Outputs:
+                 local: torch.Tensor, layer_nodes: Optional[List[int]] = None,
+                 layer_edges: Optional[List[int]] = None) -> Outputs:
         """The contract's outputs, ``local[N]`` (bool) marking the atoms whose energy counts. One body
         for the TorchScript and the AOTInductor exports."""
         model = self.model
         dtype = model.energy_shift.dtype
         positions = positions.to(dtype)
         vec = (positions[edge_src] - positions[edge_dst] + edge_shift.to(dtype)).detach().requires_grad_(True)
-        atomic = model(vec, species, edge_src, edge_dst)
+        atomic = model(vec, species, edge_src, edge_dst, layer_nodes, layer_edges)
         energy = (atomic * local.to(dtype)).sum()
         grads = torch.autograd.grad([energy], [vec], allow_unused=True)
         g = grads[0]
@@ -77,4 +93,4 @@ class DeployedPotential(torch.nn.Module):
         positions = positions.to(dtype)
         cell = cell.to(dtype)
         i, j, s = torch.ops.equiforce.neighbor_list(positions.detach(), cell.detach(), pbc, self.r_max, False)
-        return self.forward(positions, species, j, i, s.to(dtype) @ cell, positions.shape[0])
+        return self.forward(positions, species, j, i, s.to(dtype) @ cell, positions.shape[0], None)

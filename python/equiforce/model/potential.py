@@ -82,16 +82,33 @@ class EquiForceModel(torch.nn.Module):
         return torch.tensor([lookup[s] for s in symbols], dtype=torch.long)
 
     def forward(self, vec: torch.Tensor, species: torch.Tensor, edge_src: torch.Tensor,
-                edge_dst: torch.Tensor) -> torch.Tensor:
+                edge_dst: torch.Tensor, layer_nodes: Optional[List[int]] = None,
+                layer_edges: Optional[List[int]] = None) -> torch.Tensor:
+        """``layer_nodes``/``layer_edges`` (one entry per layer, for hosts with ghost atoms): layer k
+        updates only the first ``layer_nodes[k]`` nodes from the first ``layer_edges[k]`` edges — nodes
+        ordered by message-passing hops from the atoms whose energy counts, edges by their receiver's
+        hops — so ghosts beyond the reach of the remaining layers cost nothing. Per-atom energies of
+        nodes past ``layer_nodes[-1]`` are then zero."""
         r = torch.linalg.vector_norm(vec, dim=-1)
         sh = self.sh(vec)
         radial = self.basis(r) * self.cutoff(r).unsqueeze(-1)
         one_hot = torch.nn.functional.one_hot(species, len(self.species)).to(vec.dtype)
         x = self.embedding(one_hot)
-        for layer in self.layers:
-            x = layer(x, one_hot, sh, radial, edge_src, edge_dst)
+        if layer_nodes is None or layer_edges is None:
+            for layer in self.layers:
+                x = layer(x, one_hot, sh, radial, edge_src, edge_dst)
+        else:
+            if len(layer_nodes) != self.num_layers or len(layer_edges) != self.num_layers:
+                raise ValueError("layer_nodes and layer_edges need one entry per layer")
+            for k, layer in enumerate(self.layers):
+                n, e = layer_nodes[k], layer_edges[k]
+                x = layer(x, one_hot, sh[:e], radial[:e], edge_src[:e], edge_dst[:e], n)
         energy = self.readout(self.readout_hidden(x)).squeeze(-1)
-        return energy * self.energy_scale[species] + self.energy_shift[species]
+        kept = energy.shape[0]
+        energy = energy * self.energy_scale[species[:kept]] + self.energy_shift[species[:kept]]
+        if kept < species.shape[0]:
+            energy = torch.cat([energy, energy.new_zeros(species.shape[0] - kept)])
+        return energy
 
 
 def edge_forces_and_virial(vec_grad: torch.Tensor, vec: torch.Tensor, edge_src: torch.Tensor,

@@ -1,5 +1,5 @@
 """NequIP-style interaction block on the fused convolution."""
-from typing import List, Tuple
+from typing import List, Optional, Tuple
 
 import torch
 
@@ -29,7 +29,8 @@ class Interaction(torch.nn.Module):
     + self-connection(x, species) -> gate``, with a residual connection when shapes allow.
 
     ``forward(x[N, irreps_in], species_one_hot[N, S], sh[E, irreps_sh], radial[E, num_basis],
-    edge_src[E], edge_dst[E]) -> x'[N, irreps_out]``.
+    edge_src[E], edge_dst[E]) -> x'[N, irreps_out]``; with ``num_out``, only the first ``num_out``
+    nodes are updated (every ``edge_dst`` below it) and x' has ``num_out`` rows.
     """
 
     def __init__(self, irreps_in, irreps_sh, irreps_hidden, num_species: int, num_basis: int, radial_hidden: int,
@@ -52,9 +53,11 @@ class Interaction(torch.nn.Module):
         self.inv_sqrt_neighbors = float(avg_num_neighbors) ** -0.5
 
     def forward(self, x: torch.Tensor, species_one_hot: torch.Tensor, sh: torch.Tensor, radial: torch.Tensor,
-                edge_src: torch.Tensor, edge_dst: torch.Tensor) -> torch.Tensor:
+                edge_src: torch.Tensor, edge_dst: torch.Tensor, num_out: Optional[int] = None) -> torch.Tensor:
         h = self.linear_in(x)
-        h = self.conv(h, sh, self.radial(radial), edge_src, edge_dst) * self.inv_sqrt_neighbors
+        h = self.conv(h, sh, self.radial(radial), edge_src, edge_dst, num_out) * self.inv_sqrt_neighbors
+        if num_out is not None:
+            x, species_one_hot = x[:num_out], species_one_hot[:num_out]
         h = self.linear_out(h) + self.self_connection(x, species_one_hot)
         h = self.gate(h)
         return x + h if self.residual else h

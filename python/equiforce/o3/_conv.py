@@ -24,12 +24,14 @@ class TensorProductConv(TensorProduct):
                          shared_weights=shared_weights)
 
     def forward(self, x: torch.Tensor, edge_attr: torch.Tensor, edge_weight: Optional[torch.Tensor],  # type: ignore[override]
-                edge_src: torch.Tensor, edge_dst: torch.Tensor) -> torch.Tensor:
+                edge_src: torch.Tensor, edge_dst: torch.Tensor, num_nodes: Optional[int] = None) -> torch.Tensor:
+        """Output rows: ``num_nodes`` receivers (default: as many as ``x`` has senders)."""
         w = self._get_weights(edge_weight)
         if not (x.device == edge_attr.device == edge_src.device == edge_dst.device) or (
                 self.weight_numel > 0 and w.device != x.device):
             raise ValueError("convolution inputs, edge indices and weights must be on one device; move them with .to(device)")
         if self.weight_numel == 0:
             w = x.new_empty(0)
-        return torch.ops.equiforce.conv(x, edge_attr, w, edge_src, edge_dst, x.shape[0], self.descriptor_ints,
+        rows = x.shape[0] if num_nodes is None else num_nodes
+        return torch.ops.equiforce.conv(x, edge_attr, w, edge_src, edge_dst, rows, self.descriptor_ints,
                                         self.descriptor_floats, self._dim_out)
