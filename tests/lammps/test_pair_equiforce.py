@@ -155,6 +155,8 @@ def test_empty_subdomain(model_file, tmp_path):
     out = run_lmp(tmp_path, script, 2).stdout
     nlocal = [line for line in out.splitlines() if line.startswith("Nlocal:")][0].split()
     assert float(nlocal[5]) == 0, out  # "Nlocal: ave N max M min 0"
+    # 2 layers x r_max 3 A + the default skin (2 A, units metal), set by the pair style and logged
+    assert "equiforce: ghost cutoff set to 8 A = 2 message-passing layers x r_max 3 A + skin 2 A" in out, out
 
 
 def test_atoms_migrate_between_ranks(model_file, tmp_path):
