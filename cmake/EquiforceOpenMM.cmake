@@ -28,11 +28,21 @@ macro(equiforce_build_openmm)
     set(om ${CMAKE_CURRENT_SOURCE_DIR}/csrc/openmm)
     add_library(equiforce_openmm SHARED
       ${om}/openmmapi/src/EquiForce.cpp
+      ${om}/openmmapi/src/EquiForceSetup.cpp
       ${om}/platforms/reference/ReferenceEquiForceKernels.cpp
       ${om}/serialization/EquiForceProxy.cpp)
     target_include_directories(equiforce_openmm PUBLIC ${om}/openmmapi/include "${OPENMM_DIR}/include")
     target_link_libraries(equiforce_openmm PUBLIC "${OPENMM_DIR}/lib/libOpenMM.so" PRIVATE equiforce_runtime)
     target_compile_options(equiforce_openmm PRIVATE -Wall -Wextra -Wno-unused-parameter -Wno-unused-function)
+    # The CUDA-platform kernel: with OpenMM's CUDA headers (pip install openmm-cuda-13), the CUDA
+    # toolkit, and a CUDA build of torch (the model runs on the context's device and stream).
+    if(EQUIFORCE_TORCH_CUDA AND EXISTS "${OPENMM_DIR}/include/openmm/cuda/CudaContext.h")
+      find_package(CUDAToolkit REQUIRED)
+      target_sources(equiforce_openmm PRIVATE ${om}/platforms/cuda/CudaEquiForceKernels.cpp)
+      target_compile_definitions(equiforce_openmm PRIVATE EQUIFORCE_OPENMM_CUDA)
+      target_link_libraries(equiforce_openmm PRIVATE CUDA::cuda_driver "${OPENMM_DIR}/lib/plugins/libOpenMMCUDA.so")
+      message(STATUS "equiforce: OpenMM CUDA-platform kernel enabled")
+    endif()
     set_target_properties(equiforce_openmm PROPERTIES
       INSTALL_RPATH "$ORIGIN/..;$ORIGIN/../../../OpenMM.libs/lib;$ORIGIN/../../../torch/lib;${OPENMM_DIR}/lib;${EQUIFORCE_TORCH_PREFIX}/../../lib")
     install(TARGETS equiforce_openmm LIBRARY DESTINATION ${EQUIFORCE_INSTALL_DIR}/lib/openmm)

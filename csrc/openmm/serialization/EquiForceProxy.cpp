@@ -3,6 +3,9 @@
 #include "EquiForce.h"
 #include "EquiForceKernels.h"
 #include "../platforms/reference/ReferenceEquiForceKernels.h"
+#ifdef EQUIFORCE_OPENMM_CUDA
+#include "../platforms/cuda/CudaEquiForceKernels.h"
+#endif
 
 #include "openmm/OpenMMException.h"
 #include "openmm/Platform.h"
@@ -57,12 +60,17 @@ class EquiForceProxy : public OpenMM::SerializationProxy {
 
 extern "C" OPENMM_EXPORT void registerPlatforms() {}
 
-// Our kernel serves every platform built on the Reference platform's data (Reference, CPU).
+// The Reference kernel serves every platform built on the Reference platform's data (Reference, CPU);
+// the CUDA kernel, when compiled in, the CUDA platform.
 extern "C" OPENMM_EXPORT void registerKernelFactories() {
   for (int i = 0; i < OpenMM::Platform::getNumPlatforms(); ++i) {
     OpenMM::Platform& platform = OpenMM::Platform::getPlatform(i);
     if (dynamic_cast<OpenMM::ReferencePlatform*>(&platform) != nullptr)
       platform.registerKernelFactory(CalcEquiForceKernel::Name(), new ReferenceEquiForceKernelFactory());
+#ifdef EQUIFORCE_OPENMM_CUDA
+    if (platform.getName() == "CUDA")
+      platform.registerKernelFactory(CalcEquiForceKernel::Name(), new CudaEquiForceKernelFactory());
+#endif
   }
 }
 

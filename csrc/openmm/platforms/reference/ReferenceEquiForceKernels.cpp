@@ -1,5 +1,6 @@
 #include "ReferenceEquiForceKernels.h"
 
+#include "EquiForceSetup.h"
 #include "model.h"
 
 #include "openmm/OpenMMException.h"
@@ -8,17 +9,12 @@
 #include "openmm/reference/ReferencePlatform.h"
 
 #include <cmath>
-#include <set>
 
 using namespace EquiForcePlugin;
 using OpenMM::OpenMMException;
 using OpenMM::Vec3;
 
 namespace {
-
-// The model is eV and Angstrom; OpenMM is kJ/mol and nm.
-constexpr double kAngstromPerNm = 10.0;
-constexpr double kKJPerMolPerEv = 96.48533212331002;
 
 std::vector<Vec3>& extractPositions(OpenMM::ContextImpl& context) {
   auto* data = reinterpret_cast<OpenMM::ReferencePlatform::PlatformData*>(context.getPlatformData());
@@ -38,33 +34,7 @@ ReferenceCalcEquiForceKernel::ReferenceCalcEquiForceKernel(const std::string& na
 ReferenceCalcEquiForceKernel::~ReferenceCalcEquiForceKernel() = default;
 
 void ReferenceCalcEquiForceKernel::initialize(const OpenMM::System& system, const EquiForce& force) {
-  try {
-    model_ = std::make_unique<equiforce::runtime::Model>(force.getModelPath());
-  } catch (const std::exception& e) {
-    throw OpenMMException(std::string("EquiForce: ") + e.what());
-  }
-  const int n = force.getNumParticles();
-  if (n == 0)
-    throw OpenMMException("EquiForce: the force covers no particles; add them with addParticle(index, element), "
-                          "or build it with equiforce.openmm.EquiForce(model, topology=...)");
-  std::string known;
-  for (const auto& s : model_->metadata().species) known += " " + s;
-  std::set<int> seen;
-  particles_.resize(n);
-  species_.resize(n);
-  for (int k = 0; k < n; ++k) {
-    const int p = force.getParticle(k);
-    if (p >= system.getNumParticles())
-      throw OpenMMException("EquiForce: particle " + std::to_string(p) + " does not exist: the System has " +
-                            std::to_string(system.getNumParticles()) + " particles");
-    if (!seen.insert(p).second) throw OpenMMException("EquiForce: particle " + std::to_string(p) + " was added twice");
-    const std::string element = force.getParticleElement(k);
-    species_[k] = model_->species_index(element);
-    if (species_[k] < 0)
-      throw OpenMMException("EquiForce: particle " + std::to_string(p) + " is '" + element + "', which model '" +
-                            force.getModelPath() + "' does not know (its species:" + known + ")");
-    particles_[k] = p;
-  }
+  model_ = loadEquiForceModel(system, force, "cpu", particles_, species_);
   periodic_ = force.usesPeriodicBoundaryConditions();
 }
 

@@ -1,0 +1,44 @@
+// EquiForce on OpenMM's CUDA platform: positions are read from the context's device arrays (in its
+// atom order), the model runs on the context's device and stream, and forces are added to the
+// context's 64-bit fixed-point force buffer — no host round trip. Compiled when OpenMM's CUDA
+// headers (openmm-cuda-13) and the CUDA toolkit are found (EQUIFORCE_OPENMM_CUDA).
+#pragma once
+
+#include "EquiForceKernels.h"
+
+#include "openmm/KernelFactory.h"
+
+#include <torch/torch.h>
+
+#include <memory>
+
+namespace OpenMM {
+class CudaContext;
+}
+namespace equiforce::runtime {
+class Model;
+}
+
+namespace EquiForcePlugin {
+
+class CudaCalcEquiForceKernel : public CalcEquiForceKernel {
+ public:
+  CudaCalcEquiForceKernel(const std::string& name, const OpenMM::Platform& platform, OpenMM::CudaContext& cu);
+  ~CudaCalcEquiForceKernel() override;
+  void initialize(const OpenMM::System& system, const EquiForce& force) override;
+  double execute(OpenMM::ContextImpl& context, bool includeForces, bool includeEnergy) override;
+
+ private:
+  OpenMM::CudaContext& cu_;
+  std::unique_ptr<equiforce::runtime::Model> model_;
+  torch::Tensor particles_, species_;  // on the context's device
+  bool periodic_ = false;
+};
+
+class CudaEquiForceKernelFactory : public OpenMM::KernelFactory {
+ public:
+  OpenMM::KernelImpl* createKernelImpl(std::string name, const OpenMM::Platform& platform,
+                                       OpenMM::ContextImpl& context) const override;
+};
+
+}  // namespace EquiForcePlugin
