@@ -92,7 +92,7 @@ def equiforce_call(potential, atoms):
     shift = s.to(dtype) @ cell
 
     def call():
-        energy, _, forces, _ = potential(pos, species, j, i, shift, pos.shape[0])
+        energy, _, forces = potential(pos, species, j, i, shift, pos.shape[0])[:3]
         return energy, forces
     return call, len(i)
 
