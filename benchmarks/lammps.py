@@ -45,7 +45,8 @@ def parse(output: str) -> dict:
     loops = re.findall(r"Loop time of ([0-9.eE+-]+) on (\d+) procs for (\d+) steps with (\d+) atoms", output)
     seconds, procs, steps, atoms = loops[-1]
     pair = re.findall(r"^Pair\s+\|\s*([0-9.eE+-]+)\s*\|\s*([0-9.eE+-]+)\s*\|\s*([0-9.eE+-]+)", output, re.M)
-    plugin = re.findall(r"equiforce: (\d+) model calls; pair time ([0-9.eE+-]+) s, of which model ([0-9.eE+-]+) s", output)
+    plugin = re.findall(r"equiforce: (\d+) model calls; pair time ([0-9.eE+-]+) s, of which model ([0-9.eE+-]+) s",
+                        output)
     calls, pair_total, model_total = plugin[-1]
     step_s = float(seconds) / int(steps)
     return dict(atoms=int(atoms), ranks=int(procs), steps=int(steps), seconds_per_step=step_s,
@@ -124,7 +125,8 @@ def main():
             log(f"{size} ({n} atoms) {ranks} rank(s): {r['seconds_per_step'] * 1e3:.1f} ms/step, "
                 f"{r['atom_steps_per_s']:.0f} atom-steps/s, plugin overhead {r['plugin_overhead_pct']:.2f}%")
         if 1 in args.ranks and 2 in args.ranks:
-            row["speedup_1_to_2_ranks"] = row["lammps"]["1"]["seconds_per_step"] / row["lammps"]["2"]["seconds_per_step"]
+            one, two = row["lammps"]["1"], row["lammps"]["2"]
+            row["speedup_1_to_2_ranks"] = one["seconds_per_step"] / two["seconds_per_step"]
             log(f"  1 -> 2 ranks: {row['speedup_1_to_2_ranks']:.2f}x")
         py = python_model(cells, args.repeats)
         row["python"] = py

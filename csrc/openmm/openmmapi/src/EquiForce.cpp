@@ -18,7 +18,8 @@ int EquiForce::addParticle(int particle, const std::string& element) {
 }
 
 int EquiForce::getParticle(int index) const {
-  if (index < 0 || index >= getNumParticles()) throw OpenMM::OpenMMException("EquiForce.getParticle: index out of range");
+  if (index < 0 || index >= getNumParticles())
+    throw OpenMM::OpenMMException("EquiForce.getParticle: index out of range");
   return particles_[index];
 }
 

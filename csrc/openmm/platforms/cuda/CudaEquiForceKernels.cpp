@@ -70,7 +70,8 @@ double CudaCalcEquiForceKernel::execute(OpenMM::ContextImpl& context, bool inclu
   }
   equiforce::runtime::Outputs out;
   try {
-    out = model_->compute(pos, species_, box, torch::full({3}, periodic_, torch::TensorOptions().device(device).dtype(torch::kBool)));
+    const auto pbc = torch::full({3}, periodic_, torch::TensorOptions().device(device).dtype(torch::kBool));
+    out = model_->compute(pos, species_, box, pbc);
   } catch (const std::exception& e) {
     throw OpenMMException(std::string("EquiForce: evaluating the model on CUDA failed: ") + e.what());
   }

@@ -80,7 +80,8 @@ double ReferenceCalcEquiForceKernel::execute(OpenMM::ContextImpl& context, bool 
   return includeEnergy ? out.energy * kKJPerMolPerEv : 0.0;
 }
 
-OpenMM::KernelImpl* ReferenceEquiForceKernelFactory::createKernelImpl(std::string name, const OpenMM::Platform& platform,
+OpenMM::KernelImpl* ReferenceEquiForceKernelFactory::createKernelImpl(std::string name,
+                                                                      const OpenMM::Platform& platform,
                                                                       OpenMM::ContextImpl& context) const {
   if (name == CalcEquiForceKernel::Name()) return new ReferenceCalcEquiForceKernel(name, platform);
   throw OpenMMException("EquiForce: unknown kernel '" + name + "'");
