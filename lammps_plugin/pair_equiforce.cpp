@@ -171,10 +171,10 @@ void PairEquiforce::build_graph() {
   std::vector<int> frontier, next;
   for (int i = 0; i < nlocal; ++i)
     if (species(i) >= 0) hops_[i] = 0, frontier.push_back(i);
-  for (int hop = 1; hop <= num_layers_ && !frontier.empty(); ++hop) {
+  // On one rank every ghost folds onto its owner: nothing to reach.
+  for (int hop = 1; ghost_rows && hop <= num_layers_ && !frontier.empty(); ++hop) {
     next.clear();
     for (int i : frontier) {
-      if (i >= nlocal && !ghost_rows) error->one(FLERR, "equiforce: ghost atom without neighbours (internal)");
       const int* row = list->firstneigh[i];
       for (int jj = 0; jj < list->numneigh[i]; ++jj) {
         const int j = row[jj] & NEIGHMASK;

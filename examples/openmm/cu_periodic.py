@@ -12,7 +12,7 @@ import openmm
 from ase.build import bulk
 from openmm import app, unit
 
-from equiforce.openmm import EquiForce
+from equiforce.openmm import EquiForce, make_topology
 
 MODEL = Path(__file__).resolve().parents[1] / "models" / "cu.pt"
 
@@ -24,14 +24,9 @@ def main():
     args = parser.parse_args()
 
     atoms = bulk("Cu", "fcc", a=3.61, cubic=True).repeat((4, 4, 4))
-    topology = app.Topology()
-    residue = topology.addResidue("CU", topology.addChain())
-    for _ in range(len(atoms)):
-        topology.addAtom("Cu", app.Element.getBySymbol("Cu"), residue)
-    box = [openmm.Vec3(*row) * 0.1 for row in atoms.cell.array]
-    topology.setPeriodicBoxVectors(box)
+    topology = make_topology(atoms.get_chemical_symbols(), box=atoms.cell.array)
     system = openmm.System()
-    system.setDefaultPeriodicBoxVectors(*box)
+    system.setDefaultPeriodicBoxVectors(*topology.getPeriodicBoxVectors())
     for atom in topology.atoms():
         system.addParticle(atom.element.mass)
     system.addForce(EquiForce(MODEL, topology))  # periodic: the topology has a box

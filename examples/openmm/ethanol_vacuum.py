@@ -11,7 +11,7 @@ import openmm
 from ase.build import molecule
 from openmm import app, unit
 
-from equiforce.openmm import EquiForce
+from equiforce.openmm import EquiForce, make_topology
 
 MODEL = Path(__file__).resolve().parents[1] / "models" / "ethanol.pt"
 
@@ -23,10 +23,7 @@ def main():
     args = parser.parse_args()
 
     atoms = molecule("CH3CH2OH")
-    topology = app.Topology()
-    residue = topology.addResidue("ETH", topology.addChain())
-    for symbol in atoms.get_chemical_symbols():
-        topology.addAtom(symbol, app.Element.getBySymbol(symbol), residue)
+    topology = make_topology(atoms.get_chemical_symbols())
     system = openmm.System()
     for atom in topology.atoms():
         system.addParticle(atom.element.mass)

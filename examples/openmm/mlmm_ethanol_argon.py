@@ -12,8 +12,9 @@ import openmm
 from ase.build import molecule
 from openmm import app, unit
 
-from equiforce.openmm import EquiForce
 from pathlib import Path
+
+from equiforce.openmm import EquiForce, make_topology
 
 MODEL = Path(__file__).resolve().parents[1] / "models" / "ethanol.pt"
 LJ = {"Ar": (0.340, 0.996), "C": (0.340, 0.360), "H": (0.260, 0.065), "O": (0.300, 0.710)}  # sigma nm, eps kJ/mol
@@ -36,11 +37,7 @@ def main():
     symbols = mol.get_chemical_symbols() + ["Ar"] * len(argon)
     positions = np.concatenate([mol.positions, argon])
 
-    topology = app.Topology()
-    chain = topology.addChain()
-    eth, ar = topology.addResidue("ETH", chain), topology.addResidue("AR", chain)
-    for s in symbols:
-        topology.addAtom(s, app.Element.getBySymbol(s), eth if s != "Ar" else ar)
+    topology = make_topology(symbols)
     system = openmm.System()
     lj = openmm.NonbondedForce()
     lj.setNonbondedMethod(openmm.NonbondedForce.NoCutoff)

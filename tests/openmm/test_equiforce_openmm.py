@@ -11,12 +11,12 @@ from ase import Atoms
 from ase.build import bulk, molecule
 
 openmm = pytest.importorskip("openmm")
-from openmm import app, unit  # noqa: E402
+from openmm import unit  # noqa: E402
 
 from equiforce.deploy import export  # noqa: E402
 from equiforce.hosts.ase import EquiForceCalculator  # noqa: E402
 from equiforce.model import EquiForceModel  # noqa: E402
-from equiforce.openmm import EquiForce  # noqa: E402
+from equiforce.openmm import EquiForce, make_topology  # noqa: E402
 
 EV = 96.48533212331002  # kJ/mol
 ROOT = Path(__file__).resolve().parents[2]
@@ -158,22 +158,11 @@ def test_nve_conserves_energy(platform):
     assert np.ptp(totals) / EV < 5e-3, totals  # eV, 9 atoms, float32 model
 
 
-def _ethanol_topology(atoms, box=None):
-    topology = app.Topology()
-    chain = topology.addChain()
-    residue = topology.addResidue("ETH", chain)
-    for symbol in atoms.get_chemical_symbols():
-        topology.addAtom(symbol, app.Element.getBySymbol(symbol), residue)
-    if box is not None:
-        topology.setPeriodicBoxVectors([openmm.Vec3(*row) * 0.1 for row in box])
-    return topology
-
-
 def test_openmmml_create_system_and_mixed_system(model_file):
     from openmmml import MLPotential
 
     atoms = ethanol()
-    topology = _ethanol_topology(atoms)
+    topology = make_topology(atoms.get_chemical_symbols())
     potential = MLPotential("equiforce", modelPath=str(model_file))
     system = potential.createSystem(topology)
     forces = [system.getForce(i) for i in range(system.getNumForces())]

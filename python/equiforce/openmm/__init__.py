@@ -4,6 +4,7 @@ model (``.pt`` or ``.pt2``) through ``csrc/runtime`` inside OpenMM — no Python
     from equiforce.openmm import EquiForce
     system.addForce(EquiForce("model.pt", topology))                   # every atom, elements from the topology
     system.addForce(EquiForce("model.pt", topology, particles=ligand))  # ML/MM: the model covers a subset
+    topology = make_topology(["C", "C", "O", "H", ...], box=None)         # a Topology from element symbols
 
 Units are OpenMM's (kJ/mol, nm); the model's eV and Angstrom are converted inside. With periodic
 boundary conditions (default: when the topology has a box) the box comes from the context every
@@ -16,6 +17,20 @@ from typing import Iterable, Optional, Sequence
 import openmm  # OpenMM and its platforms load before our kernels register
 
 from .openmm_swig import EquiForce as _EquiForce
+
+
+def make_topology(symbols: Sequence[str], box=None, residue: str = "MOL"):
+    """An ``openmm.app.Topology`` of one residue with these elements (for systems that have no PDB
+    file); ``box``: 3 box vectors in Angstrom (rows), or None for no periodic box."""
+    from openmm import app
+
+    topology = app.Topology()
+    res = topology.addResidue(residue, topology.addChain())
+    for symbol in symbols:
+        topology.addAtom(symbol, app.Element.getBySymbol(symbol), res)
+    if box is not None:
+        topology.setPeriodicBoxVectors([openmm.Vec3(*(float(v) * 0.1 for v in row)) for row in box])
+    return topology
 
 
 class EquiForce(_EquiForce):
@@ -66,4 +81,4 @@ class EquiForce(_EquiForce):
         self.setName("EquiForce")
 
 
-__all__ = ["EquiForce"]
+__all__ = ["EquiForce", "make_topology"]
