@@ -23,6 +23,9 @@ class Graph:
     energy: Optional[torch.Tensor] = None  # []
     forces: Optional[torch.Tensor] = None  # [N, 3]
     stress: Optional[torch.Tensor] = None  # [3, 3]
+    pbc: Optional[torch.Tensor] = None  # [3] bool
+    dipole: Optional[torch.Tensor] = None  # [3]
+    polarizability: Optional[torch.Tensor] = None  # [3, 3]
 
 
 def build_graph(structure: Structure, species_index, r_max: float, dtype=torch.float64) -> Graph:
@@ -35,7 +38,8 @@ def build_graph(structure: Structure, species_index, r_max: float, dtype=torch.f
     as_tensor = lambda a: None if a is None else torch.as_tensor(np.asarray(a), dtype=dtype)  # noqa: E731
     return Graph(pos.to(dtype), species_index(structure.symbols), j, i, (s.to(torch.float64) @ cell).to(dtype),
                  cell.to(dtype), bool(np.all(structure.pbc)), as_tensor(structure.energy),
-                 as_tensor(structure.forces), as_tensor(structure.stress))
+                 as_tensor(structure.forces), as_tensor(structure.stress), torch.tensor(np.asarray(structure.pbc, bool)),
+                 as_tensor(structure.dipole), as_tensor(structure.polarizability))
 
 
 @dataclass
@@ -54,6 +58,10 @@ class Batch:
     forces: Optional[torch.Tensor] = None  # [N, 3]
     stress: Optional[torch.Tensor] = None  # [B, 3, 3]
     stress_mask: Optional[torch.Tensor] = None  # [B] bool: structures with a stress label
+    cells: Optional[torch.Tensor] = None  # [B, 3, 3]
+    pbcs: Optional[torch.Tensor] = None  # [B, 3] bool
+    dipole: Optional[torch.Tensor] = None  # [B, 3]
+    polarizability: Optional[torch.Tensor] = None  # [B, 3, 3]
 
     @property
     def num_atoms(self) -> torch.Tensor:
@@ -81,27 +89,21 @@ def collate(graphs: Sequence[Graph]) -> Batch:
         forces=cat([g.forces for g in graphs]) if labels_all("forces") else None,
         stress=stress,
         stress_mask=torch.tensor([g.stress is not None for g in graphs]) if stress is not None else None,
+        cells=torch.stack([g.cell for g in graphs]),
+        pbcs=torch.stack([g.pbc if g.pbc is not None else torch.full((3,), g.periodic) for g in graphs]),
+        dipole=torch.stack([g.dipole for g in graphs]) if labels_all("dipole") else None,
+        polarizability=torch.stack([g.polarizability for g in graphs]) if labels_all("polarizability") else None,
     )
 
 
 def predict(model, batch: Batch, forces: bool = True, stress: bool = False, create_graph: bool = False):
-    """Energies ``[B]``, forces ``[N, 3]`` and stress ``[B, 3, 3]`` of a batch; ``create_graph``
+    """Energies ``[B]``, forces ``[N, 3]``, stress ``[B, 3, 3]`` and, for models with those heads,
+    ``dipole [B, 3]``, ``polarizability [B, 3, 3]`` and ``charges [N]`` of a batch; ``create_graph``
     keeps the graph of the derivatives so a force/stress loss can be trained on."""
-    vec = batch.positions[batch.edge_src] - batch.positions[batch.edge_dst] + batch.edge_shift
-    if forces or stress:
-        vec = vec.detach().requires_grad_()
-    atomic = model(vec, batch.species, batch.edge_src, batch.edge_dst)
-    energy = torch.zeros(batch.num_graphs, dtype=atomic.dtype).index_add(0, batch.atom_graph, atomic)
-    out = {"energy": energy, "energies": atomic}
-    if forces or stress:
-        (g,) = torch.autograd.grad(energy.sum(), vec, create_graph=create_graph)
-        if forces:
-            grad_pos = torch.zeros_like(batch.positions).index_add(0, batch.edge_src, g).index_add(0, batch.edge_dst, -g)
-            out["forces"] = -grad_pos
-        if stress:
-            edge_graph = batch.atom_graph[batch.edge_dst]
-            outer = (vec.detach().unsqueeze(-1) * g.unsqueeze(-2)).reshape(-1, 9)
-            dE_deps = torch.zeros(batch.num_graphs, 9, dtype=g.dtype).index_add(0, edge_graph, outer).reshape(-1, 3, 3)
-            volume = torch.where(batch.volume > 0, batch.volume, torch.ones_like(batch.volume))
-            out["stress"] = dE_deps / volume[:, None, None]
+    out = model.outputs(batch.positions, batch.species, batch.edge_src, batch.edge_dst, batch.edge_shift,
+                        batch.atom_graph, batch.num_graphs, batch.cells, batch.pbcs, forces=forces,
+                        virial=stress, create_graph=create_graph)
+    if stress:
+        volume = torch.where(batch.volume > 0, batch.volume, torch.ones_like(batch.volume))
+        out["stress"] = -out["virial"] / volume[:, None, None]
     return out

@@ -18,6 +18,8 @@ class Structure:
     energy: Optional[float] = None
     forces: Optional[np.ndarray] = None  # [N, 3]
     stress: Optional[np.ndarray] = None  # [3, 3]
+    dipole: Optional[np.ndarray] = None  # [3] (e A)
+    polarizability: Optional[np.ndarray] = None  # [3, 3]
 
     def __len__(self) -> int:
         return len(self.symbols)
@@ -51,13 +53,15 @@ def _stress_matrix(value) -> np.ndarray:
 
 
 def from_atoms(atoms, energy_key: Optional[str] = "energy", forces_key: Optional[str] = "forces",
-               stress_key: Optional[str] = None, where: str = "") -> Structure:
+               stress_key: Optional[str] = None, where: str = "", dipole_key: Optional[str] = None,
+               polarizability_key: Optional[str] = None) -> Structure:
     """An ASE Atoms -> Structure, taking labels from info/arrays or an attached calculator."""
     def need(key, per_atom):
         value = _lookup(atoms, key, per_atom)
         if value is None:
             raise KeyError(f"{where}: no {key!r} found (keys present: {_available(atoms)}); set the key names in "
-                           "the data config (energy_key / forces_key / stress_key) or use null to skip a label")
+                           "the data config (energy_key / forces_key / stress_key / dipole_key / polarizability_key) "
+                           "or use null to skip a label")
         return value
 
     s = Structure(list(atoms.get_chemical_symbols()), np.array(atoms.positions, dtype=np.float64),
@@ -69,8 +73,15 @@ def from_atoms(atoms, energy_key: Optional[str] = "energy", forces_key: Optional
     if stress_key:  # optional per frame: slabs and molecules in a periodic data set have none
         stress = _lookup(atoms, stress_key, False)
         s.stress = None if stress is None else _stress_matrix(stress)
+    if dipole_key:
+        dipole = np.array(need(dipole_key, False), dtype=np.float64).ravel()
+        if dipole.size != 3:
+            raise ValueError(f"{where}: {dipole_key!r} must have 3 components, got {dipole.size}")
+        s.dipole = dipole
+    if polarizability_key:
+        s.polarizability = _stress_matrix(need(polarizability_key, False))
     for name, value in (("positions", s.positions), ("energy", s.energy), ("forces", s.forces),
-                        ("stress", s.stress)):
+                        ("stress", s.stress), ("dipole", s.dipole), ("polarizability", s.polarizability)):
         if value is not None and not np.all(np.isfinite(value)):
             raise ValueError(f"{where}: {name} contains NaN or inf")
     if s.pbc.any() and abs(np.linalg.det(s.cell)) < 1e-9 and s.pbc.all():
@@ -79,7 +90,8 @@ def from_atoms(atoms, energy_key: Optional[str] = "energy", forces_key: Optional
 
 
 def read_structures(path, energy_key: Optional[str] = "energy", forces_key: Optional[str] = "forces",
-                    stress_key: Optional[str] = None, index: str = ":") -> List[Structure]:
+                    stress_key: Optional[str] = None, index: str = ":", dipole_key: Optional[str] = None,
+                    polarizability_key: Optional[str] = None) -> List[Structure]:
     """All frames of ``path`` (extxyz or any format ASE reads) as Structures."""
     import ase.io
 
@@ -94,7 +106,8 @@ def read_structures(path, energy_key: Optional[str] = "energy", forces_key: Opti
         frames = [frames]
     if not frames:
         raise ValueError(f"{path} holds no structures")
-    return [from_atoms(a, energy_key, forces_key, stress_key, where=f"{path} frame {n}") for n, a in enumerate(frames)]
+    return [from_atoms(a, energy_key, forces_key, stress_key, f"{path} frame {n}", dipole_key, polarizability_key)
+            for n, a in enumerate(frames)]
 
 
 def split(structures: Sequence[Structure], validation_fraction: float, seed: int):

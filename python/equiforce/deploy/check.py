@@ -2,7 +2,9 @@
 
 Forces against finite differences of the energy; invariance of the energy and equivariance of the
 forces under random rotations with reflection, translations and permutations; the virial against a
-finite strain; a periodic cell smaller than 2 r_max against its supercell; float32 against float64.
+finite strain; a periodic cell smaller than 2 r_max against its supercell; float32 against float64;
+and for models with those heads: dipoles rotate as R v, polarizabilities as R T R^T, charges are
+invariant (reflections included), and the charges sum to the model's total charge.
 """
 import copy
 import warnings
@@ -104,17 +106,46 @@ def run_checks(module, meta, seed: int = 0) -> List[CheckResult]:
         results.append(CheckResult("per-atom virials sum to the virial",
                                    float((outputs[4].sum(0) - outputs[3]).abs().max()) / max(1.0, float(pv.abs().max())),
                                    1e-10))
-    big_pos = torch.cat([ppos, ppos + cell[0]])
-    big_cell = cell.clone()
-    big_cell[0] *= 2
-    be, bf, _ = efv(big_pos, pspecies.repeat(2), big_cell, pbc)
-    results.append(CheckResult("cell < 2 r_max equals its supercell",
-                               max(abs(be - 2 * pe), float((bf - pf.repeat(2, 1)).abs().max())), 1e-8))
+    if float(meta.get("total_charge", 0.0)) == 0.0:  # a charged cell's supercell is another system
+        big_pos = torch.cat([ppos, ppos + cell[0]])
+        big_cell = cell.clone()
+        big_cell[0] *= 2
+        be, bf, _ = efv(big_pos, pspecies.repeat(2), big_cell, pbc)
+        results.append(CheckResult("cell < 2 r_max equals its supercell",
+                                   max(abs(be - 2 * pe), float((bf - pf.repeat(2, 1)).abs().max())), 1e-8))
 
     # float32 against float64
     e32, f32, _ = efv(pos.float(), species, m=_as_dtype(module, torch.float32))
     results.append(CheckResult("float32 agrees with float64", max(abs(e32 - energy) / max(1.0, abs(energy)),
                                                                    float((f32 - forces).abs().max()) / scale_f), 1e-3))
+    outputs = set(meta.get("outputs", "").split())
+    if outputs & {"dipole", "polarizability", "charges"}:
+        results += _head_checks(module, outputs, pos, species, seed, float(meta.get("total_charge", 0.0)))
+    return results
+
+
+def _head_checks(module, outputs, pos, species, seed: int, total_charge: float) -> List[CheckResult]:
+    """O(3) behaviour of the extra outputs: dipole R v, polarizability R T R^T, charges invariant."""
+    none_pbc, zero_cell = torch.zeros(3, dtype=torch.bool), torch.zeros(3, 3, dtype=torch.float64)
+    ref = module.properties(pos, species, zero_cell, none_pbc)
+    worst = {name: 0.0 for name in outputs if name in ref}
+    for trial in range(4):
+        g = random_o3(improper=trial % 2 == 0, generator=torch.Generator().manual_seed(seed + 10 + trial))
+        out = module.properties(pos @ g.T, species, zero_cell, none_pbc)
+        expected = {"dipole": g @ ref["dipole"] if "dipole" in ref else None,
+                    "polarizability": g @ ref["polarizability"] @ g.T if "polarizability" in ref else None,
+                    "charges": ref.get("charges")}
+        for name in worst:
+            scale = max(1.0, float(expected[name].abs().max()))
+            worst[name] = max(worst[name], float((out[name] - expected[name]).abs().max()) / scale)
+    labels = {"dipole": "dipole rotates as R v (with reflections)",
+              "polarizability": "polarizability rotates as R T R^T (with reflections)",
+              "charges": "charges invariant under O(3)"}
+    results = [CheckResult(labels[name], worst[name], 1e-9) for name in ("dipole", "polarizability", "charges")
+               if name in worst]
+    if "charges" in ref:
+        results.append(CheckResult("charges sum to the total charge",
+                                   abs(float(ref["charges"].sum()) - total_charge), 1e-9))
     return results
 
 

@@ -36,6 +36,10 @@ def metadata_of(model: EquiForceModel) -> dict:
         "equiforce_version": __version__,
         "torch_version": torch.__version__,
         "units": "eV Angstrom",
+        "long_range": model.long_range,
+        "total_charge": repr(float(model.total_charge)),
+        "outputs": " ".join(["energy", "forces", "virial"] + (["charges"] if model.long_range != "none" else [])
+                            + (["dipole"] if model.dipole else []) + (["polarizability"] if model.polarizability else [])),
     }
 
 
@@ -60,6 +64,9 @@ def export(model_or_checkpoint, output: Union[str, Path], format: str = "torchsc
     if format == "aoti":
         from .aoti import export_aoti
 
+        if model.long_range != "none" or model.dipole or model.polarizability:
+            raise ValueError("the AOTInductor export carries the local energy contract only; export models with "
+                             "long_range, dipole or polarizability heads as TorchScript (the default format)")
         export_aoti(model, tmp, meta)
     else:
         scripted = torch.jit.script(DeployedPotential(model, meta))

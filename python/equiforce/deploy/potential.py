@@ -12,6 +12,12 @@ Hosts with ghost atoms may also pass ``layer_sizes`` [2, num_layers] (int64): no
 each layer updates and uses, with nodes ordered by message-passing hops from the local atoms and
 edges by their receiver's hops (see ``EquiForceModel.forward``); the LAMMPS pair style does, so that
 ghosts only cost the layers that reach them. The AOTInductor export ignores it.
+
+Models with long-range electrostatics (metadata ``long_range=ewald``) need the whole periodic
+structure: ``forward`` (host edge lists, ghost atoms) refuses them and hosts call ``compute``. Their
+per-atom virials are the local part's plus the Coulomb virial spread evenly over the atoms (it has
+no unique per-atom split), so they still sum to the virial. ``properties(positions, species, cell,
+pbc)`` returns the heads a model has (``dipole [3]``, ``polarizability [3, 3]``, ``charges [N]``).
 """
 from typing import Dict, List, Optional, Tuple
 
@@ -27,6 +33,7 @@ class DeployedPotential(torch.nn.Module):
     species: List[str]
     r_max: float
     num_layers: int
+    long_range: bool
     _metadata: Dict[str, str]
 
     def __init__(self, model: EquiForceModel, metadata: Dict[str, str]) -> None:
@@ -35,6 +42,7 @@ class DeployedPotential(torch.nn.Module):
         self.species = list(model.species)
         self.r_max = float(model.r_max)
         self.num_layers = int(model.num_layers)
+        self.long_range = model.long_range != "none"
         self._metadata = dict(metadata)
 
     @torch.jit.export
@@ -47,6 +55,9 @@ class DeployedPotential(torch.nn.Module):
         """Messages flow edge_src -> edge_dst; the edge vector is pos[src] - pos[dst] + edge_shift.
         Returns (energy of atoms [0, num_local), per-atom energies [N], forces [N, 3], virial [3, 3],
         per-atom virials [N, 3, 3])."""
+        if self.long_range:
+            raise ValueError("this model has long-range electrostatics, which need the whole periodic structure: "
+                             "call compute(positions, species, cell, pbc) (in LAMMPS: run it on one MPI rank)")
         local = (torch.arange(positions.shape[0], device=positions.device) < num_local)
         if layer_sizes is None:
             return self.contract(positions, species, edge_src, edge_dst, edge_shift, local)
@@ -93,4 +104,37 @@ class DeployedPotential(torch.nn.Module):
         positions = positions.to(dtype)
         cell = cell.to(dtype)
         i, j, s = torch.ops.equiforce.neighbor_list(positions.detach(), cell.detach(), pbc, self.r_max, False)
-        return self.forward(positions, species, j, i, s.to(dtype) @ cell, positions.shape[0], None)
+        if not self.long_range:
+            return self.forward(positions, species, j, i, s.to(dtype) @ cell, positions.shape[0], None)
+        n = positions.shape[0]
+        out = self.model.outputs(positions, species, j, i, s.to(dtype) @ cell,
+                                 torch.zeros(n, dtype=torch.long, device=positions.device), 1, cell.unsqueeze(0),
+                                 pbc.to(torch.bool).reshape(1, 3), True, True, False)
+        g = out["edge_grad"]
+        vec = positions[j] - positions[i] + s.to(dtype) @ cell
+        half = (-0.5 * vec.unsqueeze(2) * g.unsqueeze(1)).reshape(-1, 9)
+        atom_virial = (out["long_range_virial"].reshape(1, 9) / n).expand(n, 9)
+        atom_virial = atom_virial.index_add(0, j, half).index_add(0, i, half).reshape(-1, 3, 3)
+        return (out["energy"][0].detach(), out["energies"].detach(), out["forces"].detach(), out["virial"][0].detach(),
+                atom_virial.detach())
+
+    @torch.jit.export
+    def properties(self, positions: torch.Tensor, species: torch.Tensor, cell: torch.Tensor,
+                   pbc: torch.Tensor) -> Dict[str, torch.Tensor]:
+        """The model's extra outputs for one structure: ``dipole`` [3] (e A), ``polarizability``
+        [3, 3] and ``charges`` [N] (e), those it has (metadata ``outputs``)."""
+        dtype = self.model.energy_shift.dtype
+        positions = positions.to(dtype)
+        cell = cell.to(dtype)
+        i, j, s = torch.ops.equiforce.neighbor_list(positions.detach(), cell.detach(), pbc, self.r_max, False)
+        n = positions.shape[0]
+        out = self.model.outputs(positions, species, j, i, s.to(dtype) @ cell,
+                                 torch.zeros(n, dtype=torch.long, device=positions.device), 1, cell.unsqueeze(0),
+                                 pbc.to(torch.bool).reshape(1, 3), False, False, False)
+        result: Dict[str, torch.Tensor] = {}
+        for name in ["dipole", "polarizability"]:
+            if name in out:
+                result[name] = out[name][0].detach()
+        if "charges" in out:
+            result["charges"] = out["charges"].detach()
+        return result

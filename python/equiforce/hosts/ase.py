@@ -7,11 +7,16 @@ from ase.calculators.calculator import Calculator, all_changes
 
 from ..model import EquiForceModel, evaluate
 
+_EXTRAS = ("charges", "dipole", "polarizability")
+
 
 class EquiForceCalculator(Calculator):
     """``atoms.calc = EquiForceCalculator(model)``: energy, free_energy, forces, stress (periodic cells)
-    and per-atom ``energies``, in eV and Angstrom. ``model`` is an :class:`EquiForceModel` or the
-    path of an exported model (``equiforce deploy``)."""
+    and per-atom ``energies``, in eV and Angstrom; for models with those heads also ``dipole`` (e A,
+    ``atoms.get_dipole_moment()``), ``polarizability`` (3 x 3, the training labels' unit;
+    ``calc.get_property('polarizability', atoms)``) and ``charges`` (e, the learned charges of a
+    long-range model; ``atoms.get_charges()``). ``model`` is an :class:`EquiForceModel` or the path
+    of an exported model (``equiforce deploy``)."""
 
     implemented_properties = ["energy", "free_energy", "forces", "stress", "energies"]
 
@@ -25,11 +30,16 @@ class EquiForceCalculator(Calculator):
             self.deployed, meta = load(model)
             self.deployed = self.deployed.to(self.device)
             self.species = meta["species"].split()
+            extras = [name for name in meta.get("outputs", "").split() if name in _EXTRAS]
         elif isinstance(model, EquiForceModel):
             self.model = model.to(device).eval()
             self.species = list(model.species)
+            extras = (["charges"] if model.long_range != "none" else []) + (["dipole"] if model.dipole else []) \
+                + (["polarizability"] if model.polarizability else [])
         else:
             raise TypeError(f"EquiForceCalculator needs an EquiForceModel or a model path, got {type(model).__name__}")
+        self.extras = extras
+        self.implemented_properties = type(self).implemented_properties + extras
 
     def _species_index(self, symbols) -> torch.Tensor:
         lookup = {s: n for n, s in enumerate(self.species)}
@@ -51,6 +61,9 @@ class EquiForceCalculator(Calculator):
             out = {"energy": energy, "energies": atomic, "forces": forces}
             if want_stress:
                 out["stress"] = -virial / abs(float(np.linalg.det(atoms.cell.array)))
+            if self.extras:
+                out.update(self.deployed.properties(positions, species, cell,
+                                                    torch.as_tensor(atoms.pbc, device=self.device)))
         else:
             out = evaluate(self.model, positions, species, cell, atoms.pbc.tolist(), forces=True, stress=want_stress)
         energy = float(out["energy"])
@@ -60,6 +73,8 @@ class EquiForceCalculator(Calculator):
             "energies": out["energies"].cpu().numpy().astype(np.float64),
             "forces": out["forces"].cpu().numpy().astype(np.float64),
         }
+        for name in self.extras:
+            self.results[name] = out[name].detach().cpu().numpy().astype(np.float64)
         if want_stress:
             s = out["stress"].cpu().numpy().astype(np.float64)
             self.results["stress"] = np.array([s[0, 0], s[1, 1], s[2, 2], s[1, 2], s[0, 2], s[0, 1]])

@@ -1,4 +1,5 @@
 """The equiforce potential."""
-from .potential import EquiForceModel, edge_forces_and_virial, evaluate
+from .electrostatics import COULOMB_CONSTANT, coulomb_potential
+from .potential import EquiForceModel, evaluate
 
-__all__ = ["EquiForceModel", "edge_forces_and_virial", "evaluate"]
+__all__ = ["EquiForceModel", "evaluate", "coulomb_potential", "COULOMB_CONSTANT"]

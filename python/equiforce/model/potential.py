@@ -2,17 +2,44 @@
 
 Energy is a sum of per-atom energies (invariant); forces are -dE/dr and the virial comes from the
 derivative with respect to a homogeneous strain, both by autograd (:func:`evaluate`).
+
+Optional heads read the last layer's equivariant features: ``dipole`` (a 1o vector per atom, plus
+sum q_i r_i with learned charges), ``polarizability`` (0e + 2e per atom -> a symmetric 3x3 tensor) and
+``long_range: ewald`` (a 0e charge per atom, neutral per structure by construction, whose Coulomb
+energy — direct sum or Ewald, :mod:`.electrostatics` — adds to the local energy).
 """
 from typing import Dict, List, Optional
 
+import numpy as np
 import torch
 
-from ..algebra import Irreps
+from ..algebra import Irrep, Irreps
 from ..nn import BesselBasis, Interaction, PolynomialCutoff, hidden_irreps
 from ..o3 import Linear, SphericalHarmonics
+from .electrostatics import coulomb_potential
 
 _DEFAULTS = dict(r_max=5.0, l_max=2, num_features=32, num_layers=4, num_basis=8, cutoff_p=6, parity=True,
-                 radial_hidden=64, radial_depth=2, avg_num_neighbors=1.0, dtype="float64")
+                 radial_hidden=64, radial_depth=2, avg_num_neighbors=1.0, dtype="float64", dipole=False,
+                 polarizability=False, long_range="none", total_charge=0.0, ewald_cutoff=8.0, ewald_accuracy=1e-6)
+LONG_RANGE = ("none", "ewald")
+
+
+def quadrupole_basis() -> np.ndarray:
+    """``C[5, 3, 3]``: symmetric traceless matrices with ``Y^2_m(r) = r^T C_m r`` (component
+    normalisation). A 2e feature f maps to the tensor ``sum_m f_m C_m``, which rotates as R T R^T."""
+    from ..algebra.spherical_harmonics import spherical_harmonics
+
+    r = np.random.default_rng(0).normal(size=(12, 3))
+    y2 = spherical_harmonics(2, r, normalize=False, normalization="component")[:, 4:9]
+    pairs = [(a, b) for a in range(3) for b in range(a, 3)]
+    monomials = np.stack([r[:, a] * r[:, b] for a, b in pairs], axis=1)
+    coeffs = np.linalg.lstsq(monomials, y2, rcond=None)[0]  # [6, 5]
+    basis = np.zeros((5, 3, 3))
+    for n, (a, b) in enumerate(pairs):
+        basis[:, a, b] += coeffs[n] / (1.0 if a == b else 2.0)
+        if a != b:
+            basis[:, b, a] += coeffs[n] / 2.0
+    return basis
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
@@ -28,7 +55,9 @@ class EquiForceModel(torch.nn.Module):
 
     def __init__(self, species: List[str], r_max: float = 5.0, l_max: int = 2, num_features: int = 32,
                  num_layers: int = 4, num_basis: int = 8, cutoff_p: int = 6, parity: bool = True,
-                 radial_hidden: int = 64, radial_depth: int = 2, avg_num_neighbors: float = 1.0) -> None:
+                 radial_hidden: int = 64, radial_depth: int = 2, avg_num_neighbors: float = 1.0,
+                 dipole: bool = False, polarizability: bool = False, long_range: str = "none",
+                 total_charge: float = 0.0, ewald_cutoff: float = 8.0, ewald_accuracy: float = 1e-6) -> None:
         super().__init__()
         if not species or len(set(species)) != len(species):
             raise ValueError(f"species must be a non-empty list of distinct element symbols, got {species}")
@@ -55,12 +84,37 @@ class EquiForceModel(torch.nn.Module):
         self.readout = Linear(f"{max(num_features // 2, 1)}x0e", "1x0e")
         self.register_buffer("energy_shift", torch.zeros(num_species))
         self.register_buffer("energy_scale", torch.ones(num_species))
+        self._add_heads(irreps, bool(dipole), bool(polarizability), str(long_range or "none"), float(total_charge),
+                        float(ewald_cutoff), float(ewald_accuracy))
+
+    def _add_heads(self, irreps: Irreps, dipole: bool, polarizability: bool, long_range: str, total_charge: float,
+                   ewald_cutoff: float, ewald_accuracy: float) -> None:
+        have = {ir for _, ir in irreps}
+        if long_range not in LONG_RANGE:
+            raise ValueError(f"long_range must be one of {LONG_RANGE}, got {long_range!r}")
+        if dipole and Irrep("1o") not in have:
+            raise ValueError("dipole: true needs l_max >= 1 (vector features reach the output); a model with only "
+                             "invariant features can only predict a constant dipole")
+        if polarizability and (Irrep("2e") not in have or Irrep("0e") not in have):
+            raise ValueError("polarizability: true needs l_max >= 2 and 2e features (parity: true or false both "
+                             "have them) to represent the anisotropic part")
+        self.dipole, self.polarizability, self.long_range = dipole, polarizability, long_range
+        self.total_charge, self.ewald_cutoff, self.ewald_accuracy = total_charge, ewald_cutoff, ewald_accuracy
+        if long_range != "none":
+            self.charge_readout = Linear(irreps, "1x0e")
+        if dipole:
+            self.dipole_readout = Linear(irreps, "1x1o")  # 1o components are Cartesian (x, y, z)
+        if polarizability:
+            self.polarizability_readout = Linear(irreps, "1x0e + 1x2e")
+            self.register_buffer("_quadrupole_basis", torch.tensor(quadrupole_basis()).reshape(5, 9))
 
     @classmethod
     def from_config(cls, config: Dict) -> "EquiForceModel":
         """Build from a dict: ``species`` (required), ``r_max``, ``l_max``, ``num_features``,
         ``num_layers``, ``num_basis``, ``cutoff_p``, ``parity``, ``radial_hidden``, ``radial_depth``,
-        ``avg_num_neighbors``, ``dtype`` ('float32' or 'float64'). Unknown keys are an error."""
+        ``avg_num_neighbors``, ``dtype`` ('float32' or 'float64'), and the heads: ``dipole``,
+        ``polarizability`` (bools), ``long_range`` ('none' or 'ewald'), ``total_charge`` (e),
+        ``ewald_cutoff`` (A, real-space cutoff), ``ewald_accuracy``. Unknown keys are an error."""
         config = dict(config)
         if "species" not in config:
             raise ValueError("model config needs 'species', e.g. ['C', 'H', 'O']")
@@ -89,6 +143,12 @@ class EquiForceModel(torch.nn.Module):
         ordered by message-passing hops from the atoms whose energy counts, edges by their receiver's
         hops — so ghosts beyond the reach of the remaining layers cost nothing. Per-atom energies of
         nodes past ``layer_nodes[-1]`` are then zero."""
+        x = self.node_features(vec, species, edge_src, edge_dst, layer_nodes, layer_edges)
+        return self.atomic_energies(x, species)
+
+    def node_features(self, vec: torch.Tensor, species: torch.Tensor, edge_src: torch.Tensor, edge_dst: torch.Tensor,
+                      layer_nodes: Optional[List[int]] = None, layer_edges: Optional[List[int]] = None) -> torch.Tensor:
+        """The last layer's features ``[N_kept, irreps]`` (see ``forward`` for the layer sizes)."""
         r = torch.linalg.vector_norm(vec, dim=-1)
         sh = self.sh(vec)
         radial = self.basis(r) * self.cutoff(r).unsqueeze(-1)
@@ -103,6 +163,10 @@ class EquiForceModel(torch.nn.Module):
             for k, layer in enumerate(self.layers):
                 n, e = layer_nodes[k], layer_edges[k]
                 x = layer(x, one_hot, sh[:e], radial[:e], edge_src[:e], edge_dst[:e], n)
+        return x
+
+    def atomic_energies(self, x: torch.Tensor, species: torch.Tensor) -> torch.Tensor:
+        """Local per-atom energies [N] (zero for nodes past ``x``'s rows)."""
         energy = self.readout(self.readout_hidden(x)).squeeze(-1)
         kept = energy.shape[0]
         energy = energy * self.energy_scale[species[:kept]] + self.energy_shift[species[:kept]]
@@ -110,41 +174,141 @@ class EquiForceModel(torch.nn.Module):
             energy = torch.cat([energy, energy.new_zeros(species.shape[0] - kept)])
         return energy
 
+    def charges(self, x: torch.Tensor, atom_graph: torch.Tensor, num_graphs: int) -> torch.Tensor:
+        """Per-atom charges (e), shifted equally within each structure so that each sums to
+        ``total_charge``."""
+        if hasattr(self, "charge_readout"):
+            raw = self.charge_readout(x).squeeze(-1)
+            total = torch.zeros(num_graphs, dtype=raw.dtype, device=raw.device).index_add(0, atom_graph, raw)
+            count = torch.zeros(num_graphs, dtype=raw.dtype, device=raw.device).index_add(
+                0, atom_graph, torch.ones_like(raw))
+            return raw - ((total - self.total_charge) / count)[atom_graph]
+        raise RuntimeError("this model has no charges (long_range: none)")
 
-def edge_forces_and_virial(vec_grad: torch.Tensor, vec: torch.Tensor, edge_src: torch.Tensor,
-                           edge_dst: torch.Tensor, num_atoms: int):
-    """From g = dE/d(edge vectors): forces ``-dE/dr`` on every atom (an edge vector is
-    r_src - r_dst + shift) and the virial ``W = -sum_e vec_e (x) g_e`` (eV)."""
-    grad_pos = torch.zeros(num_atoms, 3, dtype=vec.dtype, device=vec.device)
-    grad_pos = grad_pos.index_add(0, edge_src, vec_grad).index_add(0, edge_dst, -vec_grad)
-    return -grad_pos, -(vec.transpose(0, 1) @ vec_grad)
+    def atomic_dipoles(self, x: torch.Tensor) -> torch.Tensor:
+        """Per-atom dipole vectors [N, 3] (e A), before the charges' sum q_i r_i."""
+        if hasattr(self, "dipole_readout"):
+            return self.dipole_readout(x)
+        raise RuntimeError("this model has no dipole head (dipole: false)")
+
+    def atomic_polarizabilities(self, x: torch.Tensor) -> torch.Tensor:
+        """Per-atom symmetric tensors [N, 3, 3]: an isotropic 0e part plus a traceless 2e part."""
+        if hasattr(self, "polarizability_readout"):
+            f = self.polarizability_readout(x)
+            eye = torch.eye(3, dtype=x.dtype, device=x.device).reshape(1, 9)
+            return (f[:, :1] * eye + f[:, 1:] @ self._quadrupole_basis).reshape(-1, 3, 3)
+        raise RuntimeError("this model has no polarizability head (polarizability: false)")
+
+    def coulomb(self, positions: torch.Tensor, charges: torch.Tensor, cell: torch.Tensor,
+                pbc: torch.Tensor) -> torch.Tensor:
+        """Electrostatic potential at each atom (eV/e) of one structure."""
+        return coulomb_potential(positions, charges, cell, pbc, self.ewald_cutoff, self.ewald_accuracy)
+
+    def outputs(self, positions: torch.Tensor, species: torch.Tensor, edge_src: torch.Tensor,
+                edge_dst: torch.Tensor, edge_shift: torch.Tensor, atom_graph: torch.Tensor, num_graphs: int,
+                cells: torch.Tensor, pbcs: torch.Tensor, forces: bool = True, virial: bool = False,
+                create_graph: bool = False) -> Dict[str, torch.Tensor]:
+        """Everything the model predicts for a batch of ``num_graphs`` structures (``atom_graph[N]`` says
+        whose atom each is; ``cells [B, 3, 3]``, ``pbcs [B, 3]``): ``energy [B]``, ``energies [N]``, and as
+        asked and available ``forces [N, 3]``, ``virial [B, 3, 3]`` (-dE/dstrain, eV), ``edge_grad [E, 3]``
+        (dE/d edge vector, for per-atom virials), ``long_range_virial [B, 3, 3]``, ``charges [N]``,
+        ``dipole [B, 3]`` and ``polarizability [B, 3, 3]``. ``create_graph`` keeps the graph of the
+        derivatives, to train on forces and stress."""
+        need_grad = forces or virial
+        vec = (positions[edge_src] - positions[edge_dst] + edge_shift).detach().requires_grad_(need_grad)
+        x = self.node_features(vec, species, edge_src, edge_dst)
+        atomic = self.atomic_energies(x, species)
+        out: Dict[str, torch.Tensor] = {}
+        pos = positions.detach()
+        strain = torch.zeros(num_graphs, 3, 3, dtype=pos.dtype, device=pos.device)
+        long_range = self.long_range != "none"
+        if long_range:
+            pos = pos.requires_grad_(need_grad)
+            strain = strain.requires_grad_(virial)
+            q = self.charges(x, atom_graph, num_graphs)
+            strained = pos + torch.bmm(pos.unsqueeze(1), strain[atom_graph]).squeeze(1)
+            phi = torch.zeros_like(q)
+            for b in range(num_graphs):
+                atoms = torch.nonzero(atom_graph == b).flatten()
+                cell = cells[b] + cells[b] @ strain[b]
+                phi = phi.index_put([atoms], self.coulomb(strained[atoms], q[atoms], cell, pbcs[b]))
+            atomic = atomic + 0.5 * q * phi
+            out["charges"] = q
+        energy = torch.zeros(num_graphs, dtype=atomic.dtype, device=atomic.device).index_add(0, atom_graph, atomic)
+        out["energy"] = energy
+        out["energies"] = atomic
+        if self.dipole:
+            mu = self.atomic_dipoles(x)
+            if long_range:
+                mu = mu + out["charges"].unsqueeze(-1) * positions.detach()
+            out["dipole"] = torch.zeros(num_graphs, 3, dtype=mu.dtype, device=mu.device).index_add(0, atom_graph, mu)
+        if self.polarizability:
+            alpha = self.atomic_polarizabilities(x).reshape(-1, 9)
+            out["polarizability"] = torch.zeros(num_graphs, 9, dtype=alpha.dtype, device=alpha.device).index_add(
+                0, atom_graph, alpha).reshape(-1, 3, 3)
+        if need_grad:
+            inputs = [vec]
+            if long_range:
+                inputs.append(pos)
+                if virial:
+                    inputs.append(strain)
+            grads = torch.autograd.grad([energy.sum()], inputs, create_graph=create_graph, allow_unused=True)
+            g = grads[0]
+            if g is None:
+                g = torch.zeros_like(vec)
+            out["edge_grad"] = g
+            if forces:
+                grad_pos = torch.zeros_like(pos).index_add(0, edge_src, g).index_add(0, edge_dst, -g)
+                if long_range:
+                    direct = grads[1]
+                    if direct is not None:
+                        grad_pos = grad_pos + direct
+                out["forces"] = -grad_pos
+            if virial:
+                outer = (vec.detach().unsqueeze(-1) * g.unsqueeze(-2)).reshape(-1, 9)
+                edge_graph = atom_graph[edge_dst]
+                dE_dstrain = torch.zeros(num_graphs, 9, dtype=g.dtype, device=g.device).index_add(0, edge_graph, outer)
+                dE_dstrain = dE_dstrain.reshape(-1, 3, 3)
+                if long_range:
+                    direct = grads[2]
+                    lr_virial = torch.zeros_like(dE_dstrain) if direct is None else -direct
+                    out["long_range_virial"] = lr_virial
+                    dE_dstrain = dE_dstrain - lr_virial
+                out["virial"] = -dE_dstrain
+        return out
 
 
 def evaluate(model: EquiForceModel, positions: torch.Tensor, species: torch.Tensor,
              cell: Optional[torch.Tensor] = None, pbc=False, forces: bool = True,
              stress: bool = False) -> Dict[str, torch.Tensor]:
     """Energy (eV), per-atom energies, forces (eV/A) and, for a periodic cell, the virial (eV) and
-    stress (eV/A^3, ASE's sign: dE/dstrain / volume) of one structure."""
+    stress (eV/A^3, ASE's sign: dE/dstrain / volume) of one structure; with the model's heads also
+    ``charges``, ``dipole`` and ``polarizability``."""
     from ..ops import neighbor_list
 
     dtype = model.energy_shift.dtype
     positions = positions.to(dtype).detach()
     cell = torch.zeros(3, 3, dtype=dtype) if cell is None else torch.as_tensor(cell, dtype=dtype)
+    pbc = torch.as_tensor(pbc, dtype=torch.bool).expand(3)
     i, j, shift_index = neighbor_list(positions, cell, pbc, model.r_max)
     # ASE's pairs (i, j) have D = pos[j] - pos[i] + S @ cell: messages flow from j to i
-    vec = (positions[j] - positions[i] + shift_index.to(dtype) @ cell).requires_grad_(forces or stress)
-    atomic = model(vec, species, j, i)
-    energy = atomic.sum()
-    out = {"energy": energy.detach(), "energies": atomic.detach()}
-    if forces or stress:
-        (vec_grad,) = torch.autograd.grad(energy, vec)
-        f, virial = edge_forces_and_virial(vec_grad, vec.detach(), j, i, positions.shape[0])
-        if forces:
-            out["forces"] = f
-        if stress:
-            volume = torch.abs(torch.det(cell))
-            if volume == 0:
-                raise ValueError("stress needs a periodic cell with non-zero volume")
-            out["virial"] = virial
-            out["stress"] = -virial / volume
-    return out
+    num_atoms = positions.shape[0]
+    out = model.outputs(positions, species, j, i, shift_index.to(dtype) @ cell,
+                        torch.zeros(num_atoms, dtype=torch.long), 1, cell.unsqueeze(0), pbc.unsqueeze(0),
+                        forces=forces or stress, virial=stress)
+    result = {"energy": out["energy"][0].detach(), "energies": out["energies"].detach()}
+    for name in ("charges", "forces"):
+        if name in out:
+            result[name] = out[name].detach()
+    for name in ("dipole", "polarizability"):
+        if name in out:
+            result[name] = out[name][0].detach()
+    if stress:
+        volume = torch.abs(torch.det(cell))
+        if volume == 0:
+            raise ValueError("stress needs a periodic cell with non-zero volume")
+        result["virial"] = out["virial"][0].detach()
+        result["stress"] = -result["virial"] / volume
+    if not forces:
+        result.pop("forces", None)
+    return result
