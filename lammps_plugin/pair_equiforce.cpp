@@ -2,6 +2,7 @@
 
 #include "atom.h"
 #include "comm.h"
+#include "domain.h"
 #include "error.h"
 #include "force.h"
 #include "memory.h"
@@ -84,6 +85,8 @@ void PairEquiforce::coeff(int narg, char** arg) {
   r_max_ = meta.r_max;
   num_layers_ = static_cast<int>(meta.num_layers);
   ghost_cutoff_ = meta.ghost_cutoff > 0 ? meta.ghost_cutoff : num_layers_ * r_max_;
+  const auto lr = meta.all.find("long_range");
+  long_range_ = lr != meta.all.end() && lr->second != "none";
 
   std::string known;
   for (const auto& s : meta.species) known += " " + s;
@@ -119,6 +122,11 @@ void PairEquiforce::init_style() {
     error->all(FLERR, "pair_style equiforce: models are in eV and Angstrom; 'units {}' is not supported: "
                       "use 'units metal' (or 'units real', converted to kcal/mol)", units);
   }
+  if (long_range_ && comm->nprocs > 1)
+    error->all(FLERR, "pair_style equiforce: model {} has long-range electrostatics (learned charges, Ewald "
+                      "summation over the whole cell), which this pair style evaluates on one MPI rank only: run "
+                      "it with one rank (threads: OMP_NUM_THREADS), or use a model without long_range",
+               model_path_);
   // One rank owns every atom, so every ghost is a periodic image of an owned atom and folds onto it:
   // the ordinary cutoff suffices. With several ranks, ghosts owned elsewhere carry messages, so their
   // features must be right num_layers - 1 hops in: ghosts out to num_layers x r_max, with neighbours.
@@ -251,11 +259,20 @@ void PairEquiforce::compute(int eflag, int vflag) {
   equiforce::runtime::Outputs out;
   const auto t_model = std::chrono::steady_clock::now();
   try {
-    out = model_->compute(torch::from_blob(pos_.data(), {n, 3}, f64), torch::from_blob(species_.data(), {n}, i64),
-                          torch::from_blob(src_.data(), {e}, i64), torch::from_blob(dst_.data(), {e}, i64),
-                          torch::from_blob(shift_.data(), {e, 3}, f64), num_local_nodes_,
-                          n > num_local_nodes_ ? torch::from_blob(layer_sizes_.data(), {2, num_layers_}, i64)
-                                               : torch::Tensor());
+    if (long_range_) {  // one rank: the nodes are the owned atoms; the model sums Coulomb over the cell
+      const double* h = domain->h;  // xprd yprd zprd yz xz xy
+      const double cell[9] = {h[0], 0, 0, h[5], h[1], 0, h[4], h[3], h[2]};
+      const bool periodic[3] = {domain->xperiodic != 0, domain->yperiodic != 0, domain->zperiodic != 0};
+      const auto pbc = torch::tensor({periodic[0], periodic[1], periodic[2]}, torch::kBool);
+      out = model_->compute(torch::from_blob(pos_.data(), {n, 3}, f64), torch::from_blob(species_.data(), {n}, i64),
+                            torch::from_blob(const_cast<double*>(cell), {3, 3}, f64).clone(), pbc);
+    } else {
+      out = model_->compute(torch::from_blob(pos_.data(), {n, 3}, f64), torch::from_blob(species_.data(), {n}, i64),
+                            torch::from_blob(src_.data(), {e}, i64), torch::from_blob(dst_.data(), {e}, i64),
+                            torch::from_blob(shift_.data(), {e, 3}, f64), num_local_nodes_,
+                            n > num_local_nodes_ ? torch::from_blob(layer_sizes_.data(), {2, num_layers_}, i64)
+                                                 : torch::Tensor());
+    }
   } catch (const std::exception& err) {
     error->one(FLERR, "pair_style equiforce: evaluating {} failed: {}", model_path_, err.what());
   }

@@ -40,6 +40,7 @@ class PairEquiforce : public Pair {
   std::vector<int> species_of_type_;  // [ntypes + 1], -1 for NULL (not this style's atoms)
   double r_max_ = 0, ghost_cutoff_ = 0;
   int num_layers_ = 0;
+  bool long_range_ = false;           // learned charges + Ewald: the model needs the whole cell (one rank)
   double energy_unit_ = 1.0;          // eV -> the run's energy unit
 
   std::unordered_map<tagint, int> local_of_tag_;

@@ -351,3 +351,41 @@ def test_plugin_load_command(model_file, tmp_path):
     assert "Loading plugin: equiforce" in out.stdout or "Loaded 1 plugins" in out.stdout, out.stdout[-2000:]
     energy = thermo_table(out.stdout)[-1][1]
     assert energy == pytest.approx(reference(model_file, atoms)["energy"], rel=1e-10)
+
+
+@pytest.fixture(scope="module")
+def long_range_file(tmp_path_factory):
+    """A float64 model with learned charges and Ewald summation (untrained; charges of order 0.3 e)."""
+    from equiforce.model import EquiForceModel
+
+    torch.manual_seed(12)
+    m = EquiForceModel.from_config(dict(species=["H", "C", "O", "Cu"], r_max=3.0, l_max=1, num_features=4,
+                                        num_layers=2, avg_num_neighbors=12.0, long_range="ewald",
+                                        ewald_cutoff=5.0, ewald_accuracy=1e-8))
+    with torch.no_grad():
+        m.charge_readout.weight.mul_(10.0)
+    return export(m, tmp_path_factory.mktemp("long_range") / "coulomb.pt")
+
+
+@pytest.mark.parametrize("case", ["ethanol", "orthogonal", "triclinic"])
+def test_long_range_model_on_one_rank(case, long_range_file, tmp_path):
+    """Learned charges + Ewald (periodic) or the direct sum (f f f): LAMMPS passes the box to the model."""
+    atoms = CASES[case]()
+    elements = ["Cu", "H", "C", "O"]
+    write_data(tmp_path / "data", atoms, elements)
+    result = run_driver(tmp_path, input_script(tmp_path / "data", long_range_file, elements,
+                                               periodic=atoms.pbc.all()))
+    ref = reference(long_range_file, atoms)
+    calc_atoms = atoms.copy()
+    calc_atoms.calc = EquiForceCalculator(long_range_file)
+    assert np.abs(calc_atoms.get_charges()).max() > 0.05  # the Coulomb part is really there
+    assert_matches(result, ref)
+
+
+def test_long_range_model_refuses_several_ranks(long_range_file, tmp_path):
+    atoms = orthogonal_crystal()
+    elements = ["Cu", "H", "C", "O"]
+    write_data(tmp_path / "data", atoms, elements)
+    result = run_lmp(tmp_path, input_script(tmp_path / "data", long_range_file, elements), 2, check=False)
+    assert result.returncode > 0 and "ERROR" in result.stdout, result.stdout[-2000:]
+    assert "one MPI rank only" in result.stdout, result.stdout[-2000:]

@@ -212,3 +212,28 @@ def test_bad_input_raises_openmm_exception(model_file, tmp_path):
         EquiForce(model_file, elements=symbols, particles=[0, 1])
     with pytest.raises(openmm.OpenMMException, match="needs the elements"):
         EquiForce(model_file)
+
+
+@pytest.fixture(scope="module")
+def long_range_file(tmp_path_factory):
+    """Learned charges with Ewald summation (periodic) or the direct sum (open); untrained."""
+    torch.manual_seed(14)
+    m = EquiForceModel.from_config(dict(species=["H", "C", "O", "Cu"], r_max=3.0, l_max=1, num_features=4,
+                                        num_layers=2, avg_num_neighbors=12.0, long_range="ewald",
+                                        ewald_cutoff=5.0, ewald_accuracy=1e-8))
+    with torch.no_grad():
+        m.charge_readout.weight.mul_(10.0)
+    return export(m, tmp_path_factory.mktemp("omm_lr") / "coulomb.pt")
+
+
+@pytest.mark.parametrize("platform", PLATFORMS)
+@pytest.mark.parametrize("case", ["ethanol", "triclinic"])
+def test_long_range_model(case, platform, long_range_file):
+    atoms = {"ethanol": ethanol, "triclinic": triclinic}[case]()
+    periodic = bool(atoms.pbc.all())
+    force = EquiForce(long_range_file, elements=atoms.get_chemical_symbols(), periodic=periodic)
+    e, f = energy_forces(system_for(atoms, force), atoms.positions, platform,
+                         atoms.cell.array if periodic else None)
+    e_ref, f_ref = ase_reference(long_range_file, atoms)
+    assert e == pytest.approx(e_ref, rel=1e-10, abs=1e-10)
+    np.testing.assert_allclose(f, f_ref, rtol=0, atol=1e-9 * max(1.0, np.abs(f_ref).max()))

@@ -331,7 +331,7 @@ class Trainer:
                 self.minutes = self.minutes_before + (time.monotonic() - start) / 60
                 with self._with_ema():
                     metrics = self.evaluate(self.val) if self.val else {}
-                    val_loss = float(np.mean([float(self._loss(b, create_graph=False)[0])
+                    val_loss = float(np.mean([float(self._loss(b, create_graph=False)[0].detach())
                                               for b in self._batches(self.val, False)])) if self.val else float(np.mean(losses))
                 in_stage_two = stage is not None and self.epoch > stage["epoch"]
                 if isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
