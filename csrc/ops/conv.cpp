@@ -2,6 +2,7 @@
 //   out[i] = sum over edges e with edge_dst[e] = i of TP(x[edge_src[e]], edge_attr[e]; edge_weight[e])
 // CPU kernels and its autograd (forward -> conv_backward -> conv_double_backward, each an op).
 #include "../cpu/conv_cpu.h"
+#include "cuda_support.h"
 #include "descriptor_args.h"
 
 namespace equiforce::ops {
@@ -55,6 +56,16 @@ at::Tensor conv_forward(const at::Tensor& x, const at::Tensor& attr, const at::T
     const auto a = check_conv_args(hd, x, attr, weight, src, dst, op);
     out = at::empty({num_nodes, dim_out}, a.x.options());
     translate_errors([&] {
+      if (a.x.is_cuda()) {
+#ifdef EQUIFORCE_WITH_CUDA
+        const c10::cuda::CUDAGuard guard(a.x.device());
+        cuda::conv_forward<scalar_t>(device_descriptor(hd, a.x.device()), hd.view, a.x.size(0), num_nodes,
+                                     a.attr.size(0), a.x.data_ptr<scalar_t>(), a.attr.data_ptr<scalar_t>(),
+                                     data_or_null<scalar_t>(a.weight), a.per_edge_weights, a.src.data_ptr<int64_t>(),
+                                     a.dst.data_ptr<int64_t>(), out.data_ptr<scalar_t>(), cuda_stream(a.x));
+#endif
+        return;
+      }
       cpu::conv_forward_cpu<scalar_t>(hd.view, a.x.size(0), num_nodes, a.attr.size(0), a.x.data_ptr<scalar_t>(),
                                       a.attr.data_ptr<scalar_t>(), data_or_null<scalar_t>(a.weight),
                                       a.per_edge_weights, a.src.data_ptr<int64_t>(), a.dst.data_ptr<int64_t>(),
@@ -82,6 +93,18 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> conv_backward(const at::Tensor& g
     gattr = at::empty_like(a.attr);
     gw = at::empty_like(a.weight);
     translate_errors([&] {
+      if (a.x.is_cuda()) {
+#ifdef EQUIFORCE_WITH_CUDA
+        const c10::cuda::CUDAGuard guard(a.x.device());
+        cuda::conv_backward<scalar_t>(device_descriptor(hd, a.x.device()), hd.view, a.x.size(0), go.size(0),
+                                      a.attr.size(0), a.x.data_ptr<scalar_t>(), a.attr.data_ptr<scalar_t>(),
+                                      data_or_null<scalar_t>(a.weight), a.per_edge_weights,
+                                      a.src.data_ptr<int64_t>(), a.dst.data_ptr<int64_t>(), go.data_ptr<scalar_t>(),
+                                      gx.data_ptr<scalar_t>(), gattr.data_ptr<scalar_t>(),
+                                      gw.numel() ? gw.data_ptr<scalar_t>() : nullptr, cuda_stream(a.x));
+#endif
+        return;
+      }
       cpu::conv_backward_cpu<scalar_t>(hd.view, a.x.size(0), go.size(0), a.attr.size(0), a.x.data_ptr<scalar_t>(),
                                        a.attr.data_ptr<scalar_t>(), data_or_null<scalar_t>(a.weight),
                                        a.per_edge_weights, a.src.data_ptr<int64_t>(), a.dst.data_ptr<int64_t>(),
@@ -213,6 +236,14 @@ TORCH_LIBRARY_IMPL(equiforce, CPU, m) {
   m.impl("conv_backward", &equiforce::ops::conv_backward);
   m.impl("conv_double_backward", &equiforce::ops::conv_double_backward);
 }
+
+#ifdef EQUIFORCE_WITH_CUDA
+TORCH_LIBRARY_IMPL(equiforce, CUDA, m) {
+  m.impl("conv", &equiforce::ops::conv_forward);
+  m.impl("conv_backward", &equiforce::ops::conv_backward);
+  m.impl("conv_double_backward", &equiforce::ops::conv_double_backward);
+}
+#endif
 
 TORCH_LIBRARY_IMPL(equiforce, Autograd, m) {
   m.impl("conv", &equiforce::ops::conv_autograd);

@@ -1,7 +1,8 @@
-// equiforce::spherical_harmonics: CPU kernels and the autograd formula
+// equiforce::spherical_harmonics: CPU and CUDA kernels and the autograd formula
 // (forward -> spherical_harmonics_backward -> spherical_harmonics_double_backward, each an op).
 #include "../cpu/spherical_harmonics_cpu.h"
 #include "common.h"
+#include "cuda_support.h"
 
 namespace equiforce::ops {
 namespace {
@@ -36,6 +37,14 @@ at::Tensor sh_forward(const at::Tensor& vectors_in, int64_t lmax, bool normalize
   auto out = at::empty({vectors.size(0), (lmax + 1) * (lmax + 1)}, vectors.options());
   AT_DISPATCH_FLOATING_TYPES(vectors.scalar_type(), "equiforce_sh_forward", [&] {
     translate_errors([&] {
+      if (vectors.is_cuda()) {
+#ifdef EQUIFORCE_WITH_CUDA
+        const c10::cuda::CUDAGuard guard(vectors.device());
+        cuda::sh_forward<scalar_t>(lmax, normalize, norm, vectors.size(0), vectors.data_ptr<scalar_t>(),
+                                   out.data_ptr<scalar_t>(), cuda_stream(vectors));
+#endif
+        return;
+      }
       cpu::sh_forward_cpu<scalar_t>(lmax, normalize, norm, vectors.size(0), vectors.data_ptr<scalar_t>(),
                                     out.data_ptr<scalar_t>(), TorchParallelFor{});
     });
@@ -53,6 +62,15 @@ at::Tensor sh_backward(const at::Tensor& grad_out_in, const at::Tensor& vectors_
   auto grad_vectors = at::empty_like(vectors);
   AT_DISPATCH_FLOATING_TYPES(vectors.scalar_type(), "equiforce_sh_backward", [&] {
     translate_errors([&] {
+      if (vectors.is_cuda()) {
+#ifdef EQUIFORCE_WITH_CUDA
+        const c10::cuda::CUDAGuard guard(vectors.device());
+        cuda::sh_backward<scalar_t>(lmax, normalize, norm, vectors.size(0), vectors.data_ptr<scalar_t>(),
+                                    grad_out.data_ptr<scalar_t>(), grad_vectors.data_ptr<scalar_t>(),
+                                    cuda_stream(vectors));
+#endif
+        return;
+      }
       cpu::sh_backward_cpu<scalar_t>(lmax, normalize, norm, vectors.size(0), vectors.data_ptr<scalar_t>(),
                                      grad_out.data_ptr<scalar_t>(), grad_vectors.data_ptr<scalar_t>(),
                                      TorchParallelFor{});
@@ -75,6 +93,16 @@ std::tuple<at::Tensor, at::Tensor> sh_double_backward(const at::Tensor& ggv_in, 
   auto grad_vectors = at::empty_like(vectors);
   AT_DISPATCH_FLOATING_TYPES(vectors.scalar_type(), "equiforce_sh_double_backward", [&] {
     translate_errors([&] {
+      if (vectors.is_cuda()) {
+#ifdef EQUIFORCE_WITH_CUDA
+        const c10::cuda::CUDAGuard guard(vectors.device());
+        cuda::sh_double_backward<scalar_t>(lmax, normalize, norm, vectors.size(0), vectors.data_ptr<scalar_t>(),
+                                           grad_out.data_ptr<scalar_t>(), ggv.data_ptr<scalar_t>(),
+                                           grad_grad_out.data_ptr<scalar_t>(), grad_vectors.data_ptr<scalar_t>(),
+                                           cuda_stream(vectors));
+#endif
+        return;
+      }
       cpu::sh_double_backward_cpu<scalar_t>(lmax, normalize, norm, vectors.size(0), vectors.data_ptr<scalar_t>(),
                                             grad_out.data_ptr<scalar_t>(), ggv.data_ptr<scalar_t>(),
                                             grad_grad_out.data_ptr<scalar_t>(), grad_vectors.data_ptr<scalar_t>(),
@@ -179,6 +207,14 @@ TORCH_LIBRARY_IMPL(equiforce, CPU, m) {
   m.impl("spherical_harmonics_backward", &equiforce::ops::sh_backward);
   m.impl("spherical_harmonics_double_backward", &equiforce::ops::sh_double_backward);
 }
+
+#ifdef EQUIFORCE_WITH_CUDA
+TORCH_LIBRARY_IMPL(equiforce, CUDA, m) {
+  m.impl("spherical_harmonics", &equiforce::ops::sh_forward);
+  m.impl("spherical_harmonics_backward", &equiforce::ops::sh_backward);
+  m.impl("spherical_harmonics_double_backward", &equiforce::ops::sh_double_backward);
+}
+#endif
 
 TORCH_LIBRARY_IMPL(equiforce, Autograd, m) {
   m.impl("spherical_harmonics", &equiforce::ops::sh_autograd);

@@ -1,6 +1,7 @@
 // equiforce::tensor_product: CPU kernels and the autograd formula
 // (forward -> tensor_product_backward -> tensor_product_double_backward, each an op).
 #include "../cpu/tensor_product_cpu.h"
+#include "cuda_support.h"
 #include "descriptor_args.h"
 
 namespace equiforce::ops {
@@ -45,6 +46,18 @@ at::Tensor tp_forward(const at::Tensor& x1, const at::Tensor& x2, const at::Tens
                       " does not match the descriptor (", hd.view.dim_out, ")");
     const auto a = check_args(hd, x1, x2, weight, op);
     out = at::empty({a.x1.size(0), dim_out}, a.x1.options());
+    if (a.x1.is_cuda()) {
+#ifdef EQUIFORCE_WITH_CUDA
+      const c10::cuda::CUDAGuard guard(a.x1.device());
+      translate_errors([&] {
+        cuda::tp_forward<scalar_t>(device_descriptor(hd, a.x1.device()), hd.view, a.x1.size(0),
+                                   a.x1.data_ptr<scalar_t>(), a.x2.data_ptr<scalar_t>(),
+                                   data_or_null<scalar_t>(a.weight), a.per_sample_weights, out.data_ptr<scalar_t>(),
+                                   cuda_stream(a.x1));
+      });
+#endif
+      return;
+    }
     cpu::tp_forward_cpu<scalar_t>(hd.view, a.x1.size(0), a.x1.data_ptr<scalar_t>(), a.x2.data_ptr<scalar_t>(),
                                   data_or_null<scalar_t>(a.weight), a.per_sample_weights, out.data_ptr<scalar_t>(),
                                   TorchParallelFor{});
@@ -70,6 +83,19 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> tp_backward(const at::Tensor& gra
     g1 = at::empty_like(a.x1);
     g2 = at::empty_like(a.x2);
     gw = at::empty_like(a.weight);
+    if (a.x1.is_cuda()) {
+#ifdef EQUIFORCE_WITH_CUDA
+      const c10::cuda::CUDAGuard guard(a.x1.device());
+      translate_errors([&] {
+        cuda::tp_backward<scalar_t>(device_descriptor(hd, a.x1.device()), hd.view, a.x1.size(0),
+                                    a.x1.data_ptr<scalar_t>(), a.x2.data_ptr<scalar_t>(),
+                                    data_or_null<scalar_t>(a.weight), a.per_sample_weights, go.data_ptr<scalar_t>(),
+                                    g1.data_ptr<scalar_t>(), g2.data_ptr<scalar_t>(),
+                                    gw.numel() ? gw.data_ptr<scalar_t>() : nullptr, cuda_stream(a.x1));
+      });
+#endif
+      return;
+    }
     cpu::tp_backward_cpu<scalar_t>(hd.view, a.x1.size(0), a.x1.data_ptr<scalar_t>(), a.x2.data_ptr<scalar_t>(),
                                    data_or_null<scalar_t>(a.weight), a.per_sample_weights, go.data_ptr<scalar_t>(),
                                    g1.data_ptr<scalar_t>(), g2.data_ptr<scalar_t>(),
@@ -189,6 +215,14 @@ TORCH_LIBRARY_IMPL(equiforce, CPU, m) {
   m.impl("tensor_product_backward", &equiforce::ops::tp_backward);
   m.impl("tensor_product_double_backward", &equiforce::ops::tp_double_backward);
 }
+
+#ifdef EQUIFORCE_WITH_CUDA
+TORCH_LIBRARY_IMPL(equiforce, CUDA, m) {
+  m.impl("tensor_product", &equiforce::ops::tp_forward);
+  m.impl("tensor_product_backward", &equiforce::ops::tp_backward);
+  m.impl("tensor_product_double_backward", &equiforce::ops::tp_double_backward);
+}
+#endif
 
 TORCH_LIBRARY_IMPL(equiforce, Autograd, m) {
   m.impl("tensor_product", &equiforce::ops::tp_autograd);

@@ -73,3 +73,43 @@ assert out.shape == (3, 7) and y.shape == (4, 16)
 assert "torch" not in sys.modules, "torch was imported"
 """
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_dlpack_inputs_on_the_cpu_match_numpy():
+    """Any DLPack producer works (here torch CPU tensors); the CPU kernels run and NumPy comes back."""
+    import torch
+
+    rng = np.random.default_rng(3)
+    v = rng.normal(size=(7, 3))
+    for dtype in (np.float32, np.float64):
+        ref = _C.spherical_harmonics(v.astype(dtype), 3, True, "component")
+        out = _C.spherical_harmonics(torch.from_numpy(v.astype(dtype)), 3, True, "component")
+        assert isinstance(out, np.ndarray) and out.dtype == dtype
+        np.testing.assert_array_equal(out, ref)
+    d = descriptor("uvw")
+    ints, floats = d.to_arrays()
+    x1, x2 = rng.normal(size=(4, d.irreps_in1.dim)), rng.normal(size=(4, d.irreps_in2.dim))
+    w = rng.normal(size=(4, d.weight_numel))
+    ref = _C.tensor_product(x1, x2, w, ints, floats)
+    out = _C.tensor_product(torch.from_numpy(x1), torch.from_numpy(x2), torch.from_numpy(w), ints, floats)
+    np.testing.assert_array_equal(out, ref)
+
+
+def test_cuda_dlpack_input_without_cuda_build_is_a_clear_error():
+    import torch
+
+    if _C.build_info()["cuda"]:
+        pytest.skip("this build has CUDA kernels: tests/gpu covers the CUDA path")
+
+    class ClaimsCuda:  # a producer that says its data is on a GPU
+        def __init__(self):
+            self.t = torch.zeros(3, 3, dtype=torch.float64)
+
+        def __dlpack_device__(self):
+            return (2, 0)
+
+        def __dlpack__(self, stream=None):
+            return self.t.__dlpack__()
+
+    with pytest.raises(RuntimeError, match="built without CUDA"):
+        _C.spherical_harmonics(ClaimsCuda(), 2, True, "component")

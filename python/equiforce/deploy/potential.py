@@ -29,6 +29,13 @@ FORMAT_VERSION = 2
 Outputs = Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
 
 
+def edge_virials_per_atom(vec: torch.Tensor, g: torch.Tensor, edge_src: torch.Tensor, edge_dst: torch.Tensor,
+                          start: torch.Tensor) -> torch.Tensor:
+    """``start [N, 9]`` plus each edge's virial ``-vec (x) dE/dvec``, half to each of its atoms: [N, 3, 3]."""
+    half = (-0.5 * vec.unsqueeze(2) * g.unsqueeze(1)).reshape(-1, 9)
+    return start.index_add(0, edge_src, half).index_add(0, edge_dst, half).reshape(-1, 3, 3)
+
+
 class DeployedPotential(torch.nn.Module):
     species: List[str]
     r_max: float
@@ -90,9 +97,8 @@ class DeployedPotential(torch.nn.Module):
         grad_pos = torch.zeros_like(positions).index_add(0, edge_src, g).index_add(0, edge_dst, -g)
         vec = vec.detach()
         virial = -(vec.transpose(0, 1) @ g)
-        half = (-0.5 * vec.unsqueeze(2) * g.unsqueeze(1)).reshape(-1, 9)
-        atom_virial = torch.zeros(positions.shape[0], 9, dtype=dtype, device=positions.device)
-        atom_virial = atom_virial.index_add(0, edge_src, half).index_add(0, edge_dst, half).reshape(-1, 3, 3)
+        atom_virial = edge_virials_per_atom(vec, g, edge_src, edge_dst,
+                                            torch.zeros(positions.shape[0], 9, dtype=dtype, device=positions.device))
         return energy.detach(), atomic.detach(), -grad_pos, virial, atom_virial
 
     @torch.jit.export
@@ -106,17 +112,21 @@ class DeployedPotential(torch.nn.Module):
         i, j, s = torch.ops.equiforce.neighbor_list(positions.detach(), cell.detach(), pbc, self.r_max, False)
         if not self.long_range:
             return self.forward(positions, species, j, i, s.to(dtype) @ cell, positions.shape[0], None)
+        out = self.whole_structure(positions, species, cell, pbc, i, j, s, True)
         n = positions.shape[0]
-        out = self.model.outputs(positions, species, j, i, s.to(dtype) @ cell,
-                                 torch.zeros(n, dtype=torch.long, device=positions.device), 1, cell.unsqueeze(0),
-                                 pbc.to(torch.bool).reshape(1, 3), True, True, False)
-        g = out["edge_grad"]
         vec = positions[j] - positions[i] + s.to(dtype) @ cell
-        half = (-0.5 * vec.unsqueeze(2) * g.unsqueeze(1)).reshape(-1, 9)
-        atom_virial = (out["long_range_virial"].reshape(1, 9) / n).expand(n, 9)
-        atom_virial = atom_virial.index_add(0, j, half).index_add(0, i, half).reshape(-1, 3, 3)
+        spread = (out["long_range_virial"].reshape(1, 9) / n).expand(n, 9)  # no unique per-atom split
+        atom_virial = edge_virials_per_atom(vec, out["edge_grad"], j, i, spread)
         return (out["energy"][0].detach(), out["energies"].detach(), out["forces"].detach(), out["virial"][0].detach(),
                 atom_virial.detach())
+
+    def whole_structure(self, positions: torch.Tensor, species: torch.Tensor, cell: torch.Tensor, pbc: torch.Tensor,
+                        i: torch.Tensor, j: torch.Tensor, s: torch.Tensor, derivatives: bool) -> Dict[str, torch.Tensor]:
+        """``EquiForceModel.outputs`` of one structure on the model's own neighbour list (i, j, s)."""
+        n = positions.shape[0]
+        return self.model.outputs(positions, species, j, i, s.to(positions.dtype) @ cell,
+                                  torch.zeros(n, dtype=torch.long, device=positions.device), 1, cell.unsqueeze(0),
+                                  pbc.to(torch.bool).reshape(1, 3), derivatives, derivatives, False)
 
     @torch.jit.export
     def properties(self, positions: torch.Tensor, species: torch.Tensor, cell: torch.Tensor,
@@ -127,10 +137,7 @@ class DeployedPotential(torch.nn.Module):
         positions = positions.to(dtype)
         cell = cell.to(dtype)
         i, j, s = torch.ops.equiforce.neighbor_list(positions.detach(), cell.detach(), pbc, self.r_max, False)
-        n = positions.shape[0]
-        out = self.model.outputs(positions, species, j, i, s.to(dtype) @ cell,
-                                 torch.zeros(n, dtype=torch.long, device=positions.device), 1, cell.unsqueeze(0),
-                                 pbc.to(torch.bool).reshape(1, 3), False, False, False)
+        out = self.whole_structure(positions, species, cell, pbc, i, j, s, False)
         result: Dict[str, torch.Tensor] = {}
         for name in ["dipole", "polarizability"]:
             if name in out:
