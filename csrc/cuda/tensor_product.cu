@@ -151,23 +151,28 @@ struct DeviceCsr {
   const int64_t* order = nullptr;  // [num_edges]
 };
 
+// Throws unless every key lies in [0, groups): a wrong index must not pass silently. Skipped while
+// the stream captures a CUDA graph (the check waits for the device).
+void check_indices(const int64_t* key, int64_t num_edges, int64_t groups, const char* what, cudaStream_t stream) {
+  cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
+  cudaStreamIsCapturing(stream, &capture);
+  if (capture != cudaStreamCaptureStatusNone || num_edges == 0) return;
+  Workspace flag(sizeof(int), stream);
+  cudaMemsetAsync(flag.as<int>(), 0, sizeof(int), stream);
+  check_keys<<<grid_for(num_edges), kBlock, 0, stream>>>(num_edges, key, groups, flag.as<int>());
+  int bad = 0;
+  cudaMemcpyAsync(&bad, flag.as<int>(), sizeof(int), cudaMemcpyDeviceToHost, stream);
+  cudaStreamSynchronize(stream);
+  check_cuda(what);
+  if (bad)
+    throw std::invalid_argument(std::string("equiforce::conv: ") + what + " has entries outside [0, " +
+                                std::to_string(groups) + ")");
+}
+
 // Stable: within a group, edges keep their order, so sums are deterministic.
 std::unique_ptr<DeviceCsr> group_edges(const int64_t* key, int64_t num_edges, int64_t groups, const char* what,
                                        cudaStream_t stream) {
-  cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
-  cudaStreamIsCapturing(stream, &capture);
-  if (capture == cudaStreamCaptureStatusNone && num_edges > 0) {  // a wrong index must not pass silently
-    Workspace flag(sizeof(int), stream);
-    cudaMemsetAsync(flag.as<int>(), 0, sizeof(int), stream);
-    check_keys<<<grid_for(num_edges), kBlock, 0, stream>>>(num_edges, key, groups, flag.as<int>());
-    int bad = 0;
-    cudaMemcpyAsync(&bad, flag.as<int>(), sizeof(int), cudaMemcpyDeviceToHost, stream);
-    cudaStreamSynchronize(stream);
-    check_cuda(what);
-    if (bad)
-      throw std::invalid_argument(std::string("equiforce::conv: ") + what + " has entries outside [0, " +
-                                  std::to_string(groups) + ")");
-  }
+  check_indices(key, num_edges, groups, what, stream);
   size_t temp_bytes = 0;
   cub::DeviceRadixSort::SortPairs(nullptr, temp_bytes, key, static_cast<int64_t*>(nullptr),
                                   static_cast<const int64_t*>(nullptr), static_cast<int64_t*>(nullptr), num_edges, 0,
@@ -332,10 +337,8 @@ void conv_forward(const kernels::TpDescriptor<T>& d, const kernels::TpDescriptor
                   const int64_t* src, const int64_t* dst, T* out, void* stream) {
   const cudaStream_t s = as_stream(stream);
   if (num_nodes == 0) return;
+  check_indices(src, num_edges, num_senders, "edge_src", s);
   const auto by_dst = group_edges(dst, num_edges, num_nodes, "edge_dst", s);
-  {  // senders are checked once here; the backward groups by them
-    const auto check = group_edges(src, 0, num_senders, "edge_src", s);
-  }
   Workspace xt(static_cast<size_t>(num_senders * host.dim1) * sizeof(T), s);
   if (num_senders > 0)
     rows_to_ir_mul<T><<<grid_for(num_senders), kBlock, 0, s>>>(d.seg1, host.num_seg1, host.dim1, num_senders, x,
@@ -356,10 +359,8 @@ void conv_backward(const kernels::TpDescriptor<T>& d, const kernels::TpDescripto
   const bool shared_grad = gw && !per_edge_weights;
   if (shared_grad) fill_zero<T><<<grid_for(host.weight_numel), kBlock, 0, s>>>(host.weight_numel, gw);
   if (num_senders == 0) return;
+  check_indices(dst, num_edges, num_nodes, "edge_dst", s);
   const auto by_src = group_edges(src, num_edges, num_senders, "edge_src", s);
-  if (num_edges > 0) {
-    const auto check = group_edges(dst, 0, num_nodes, "edge_dst", s);
-  }
   Workspace xt(static_cast<size_t>(num_senders * host.dim1) * sizeof(T), s);
   Workspace got(static_cast<size_t>(num_nodes * host.dim_out) * sizeof(T), s);
   rows_to_ir_mul<T><<<grid_for(num_senders), kBlock, 0, s>>>(d.seg1, host.num_seg1, host.dim1, num_senders, x,
