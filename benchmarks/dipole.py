@@ -98,6 +98,8 @@ def main(argv=None) -> int:
     parser.add_argument("--test", default=str(ROOT / "data/xtb/ethanol_test.xyz"))
     parser.add_argument("--frames", type=int, default=500)
     parser.add_argument("--epochs", type=int, default=40)
+    parser.add_argument("--invariant-features", type=int, default=29,
+                        help="features of the invariant model (29: about the equivariant one's parameter count)")
     args = parser.parse_args(argv)
     torch.set_num_threads(2)
     species, r_max = ["C", "H", "O"], 4.5
@@ -111,10 +113,11 @@ def main(argv=None) -> int:
                                   "rotated_test_mae": float(np.mean([np.abs(g.dipole.numpy() - mean).mean()
                                                                      for g in rotated_g]))},
                "training_mean_dipole": mean.tolist()}
-    for name, l_max, wrap, extra in (("equivariant (l_max 2, 1o head)", 2, EquivariantDipole, {"dipole": True}),
-                                     ("invariant (l_max 0, linear head)", 0, InvariantDipole, {})):
+    for name, l_max, features, wrap, extra in (
+            ("equivariant (l_max 2, 1o head)", 2, 16, EquivariantDipole, {"dipole": True}),
+            ("invariant (l_max 0, linear head)", 0, args.invariant_features, InvariantDipole, {})):
         torch.manual_seed(0)
-        base = EquiForceModel.from_config(dict(species=species, r_max=r_max, l_max=l_max, num_features=16,
+        base = EquiForceModel.from_config(dict(species=species, r_max=r_max, l_max=l_max, num_features=features,
                                                num_layers=2, avg_num_neighbors=8.0, **extra))
         model = wrap(base)
         start = time.time()

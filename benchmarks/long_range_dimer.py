@@ -1,8 +1,10 @@
 """Where long-range electrostatics matters: the water dimer's interaction energy against the O-O
 distance, GFN2-xTB (tblite) labels, a local-only model and the same model with learned charges and
-their Coulomb energy (``long_range: ewald``; open boundaries -> direct sum).
+their Coulomb energy (``long_range: ewald``; open boundaries -> direct sum), the charges trained on
+energies and forces alone, also on xTB's atomic charges (``data.charges_key``), or also on xTB's
+dipole as the dipole of the charges alone (``dipole: charges``).
 
-    python benchmarks/long_range_dimer.py            # ~20 min on 2 cores: data, two trainings, the curve
+    python benchmarks/long_range_dimer.py            # ~20 min on 2 cores: data, three trainings, the curve
 
 Training data: 700 dimers, both monomers distorted (bonds +-0.06 A, angle +-8 deg), random relative
 orientations, O-O distance 2.6 - 9 A. The curve: the water dimer's hydrogen-bonded orientation
@@ -82,14 +84,26 @@ def labelled(frames):
     return [atoms for _, atoms in label(frames)]
 
 
-def config(name, long_range, minutes, epochs):
+MODELS = {  # name: (long_range, extra labels for the charges: none, xTB's dipole, xTB's atomic charges)
+    "local": ("none", None),
+    "long_range": ("ewald", "dipole"),
+    "long_range_nocharges": ("ewald", None),
+    "long_range_mulliken": ("ewald", "charges"),
+}
+
+
+def config(name, long_range, minutes, epochs, labels=None):
     return {
         "model": {"species": ["H", "O"], "r_max": R_MAX, "l_max": 2, "num_features": 16, "num_layers": 2,
-                  "num_basis": 8, "long_range": long_range, "ewald_cutoff": 8.0},
-        "data": {"train_file": str(RUNS / "train.xyz"), "validation_fraction": 0.1},
+                  "num_basis": 8, "long_range": long_range, "ewald_cutoff": 8.0,
+                  "dipole": "charges" if labels == "dipole" else False},
+        "data": {"train_file": str(RUNS / "train.xyz"), "validation_fraction": 0.1,
+                 "charges_key": "xtb_charges" if labels == "charges" else None,
+                 "dipole_key": "dipole" if labels == "dipole" else None},
         "training": {"output_dir": str(RUNS / name), "dtype": "float64", "batch_size": 10, "max_epochs": epochs,
                      "max_minutes": minutes, "lr": 0.01, "scheduler": "cosine", "min_lr": 0.0002,
-                     "energy_weight": 100.0, "forces_weight": 10.0, "ema_decay": 0.99,
+                     "energy_weight": 100.0, "forces_weight": 10.0, "charges_weight": 100.0, "dipole_weight": 100.0,
+                     "ema_decay": 0.99,
                      "early_stopping_patience": 1000, "progress": False, "plots": False, "seed": 0},
     }
 
@@ -127,10 +141,10 @@ def main(argv=None) -> int:
     if not (RUNS / "train.xyz").exists():
         ase.io.write(RUNS / "train.xyz", labelled(dimers(args.frames, seed=0)), format="extxyz")
     models = {}
-    for name, long_range in (("local", "none"), ("long_range", "ewald")):
+    for name, (long_range, labels) in MODELS.items():
         best = RUNS / name / "best.pt"
         if not (RUNS / name / "metrics.json").exists():
-            Trainer(config(name, long_range, args.minutes, args.epochs)).fit()
+            Trainer(config(name, long_range, args.minutes, args.epochs, labels)).fit()
         from equiforce.deploy import export
 
         models[name] = export(best, RUNS / f"{name}.pt")
@@ -154,21 +168,28 @@ def main(argv=None) -> int:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    fig, ax = plt.subplots(figsize=(6.4, 5.8))
     ax.plot(distances, 1e3 * xtb, "k-", lw=2, label="GFN2-xTB (reference)")
-    ax.plot(distances, 1e3 * np.array(results["local_eV"]), "C3--", label=f"local only (r_max {R_MAX} A, 2 layers)")
-    ax.plot(distances, 1e3 * np.array(results["long_range_eV"]), "C0-.", label="local + learned charges (Coulomb)")
+    ax.plot(distances, 1e3 * np.array(results["local_eV"]), "C3--", label=f"local only (r_max {R_MAX:g} A, 2 layers)")
+    ax.plot(distances, 1e3 * np.array(results["long_range_eV"]), "C0-.",
+            label="+ learned charges (Coulomb), their dipole fit to xTB's")
+    ax.plot(distances, 1e3 * np.array(results["long_range_mulliken_eV"]), "C1--", lw=0.9,
+            label="+ learned charges fit to xTB's atomic charges")
+    ax.plot(distances, 1e3 * np.array(results["long_range_nocharges_eV"]), "C2:",
+            label="+ learned charges, energies and forces only")
     ax.axvline(R_MAX, color="grey", lw=0.8, ls=":")
     ax.set_xlabel("O-O distance (A)")
     ax.set_ylabel("interaction energy (meV)")
     ax.set_ylim(1e3 * xtb.min() * 1.3, 60)
     ax.set_title("Water dimer, hydrogen-bonded orientation")
-    ax.legend(frameon=False)
+    ax.legend(frameon=False, fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.13))
     inset = ax.inset_axes([0.52, 0.12, 0.44, 0.36])
     far = distances >= 5.0
     inset.plot(distances[far], 1e3 * xtb[far], "k-", lw=2)
     inset.plot(distances[far], 1e3 * np.array(results["local_eV"])[far], "C3--")
     inset.plot(distances[far], 1e3 * np.array(results["long_range_eV"])[far], "C0-.")
+    inset.plot(distances[far], 1e3 * np.array(results["long_range_mulliken_eV"])[far], "C1--", lw=0.9)
+    inset.plot(distances[far], 1e3 * np.array(results["long_range_nocharges_eV"])[far], "C2:")
     inset.set_title("5-14 A", fontsize=8)
     inset.tick_params(labelsize=7)
     fig.tight_layout()

@@ -45,7 +45,8 @@ def _eval(args) -> int:
     from .deploy.evaluate import evaluate_file
 
     module, meta = load(args.model)
-    metrics = evaluate_file(module, meta, args.data, energy_key=args.energy_key, forces_key=args.forces_key)
+    metrics = evaluate_file(module, meta, args.data, energy_key=args.energy_key, forces_key=args.forces_key,
+                            dipole_key=args.dipole_key, polarizability_key=args.polarizability_key)
     print(json.dumps(metrics, indent=2))
     return 0
 
@@ -72,6 +73,8 @@ def main(argv=None) -> int:
     evaluate.add_argument("data", help="extxyz (or any ASE-readable) file with energies and forces")
     evaluate.add_argument("--energy-key", default="energy")
     evaluate.add_argument("--forces-key", default="forces")
+    evaluate.add_argument("--dipole-key", help="also score the dipole against this per-structure label")
+    evaluate.add_argument("--polarizability-key", help="also score the polarizability against this label")
     evaluate.set_defaults(run=_eval)
     args = parser.parse_args(argv)
     try:

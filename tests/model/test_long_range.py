@@ -73,7 +73,7 @@ def test_ewald_matches_pymatgen_energy_and_forces_in_triclinic_cells(seed):
     energy = 0.5 * (qt * ewald_potential(p, qt, c, 7.0, 1e-12)).sum()
     (grad,) = torch.autograd.grad(energy, p)
     # pymatgen's constant is from scipy's CODATA release; ours is CODATA 2018: compare shapes at 1e-6
-    assert abs(float(energy) - reference.total_energy) <= 1e-6 * abs(reference.total_energy)
+    assert abs(float(energy.detach()) - reference.total_energy) <= 1e-6 * abs(reference.total_energy)
     assert np.abs(-grad.numpy() - reference.forces).max() <= 1e-6 * np.abs(reference.forces).max()
 
 
@@ -264,3 +264,34 @@ def test_heads_need_the_features_they_read_and_bad_options_are_refused():
     pos, species, cell = periodic(0)
     with pytest.raises(ValueError, match="open or fully periodic"):
         evaluate(model, pos, species, cell, [True, True, False])
+
+
+def test_exported_long_range_model_refuses_host_edge_lists(tmp_path):
+    """Ghost-atom hosts (the edge-list forward) cannot run a model whose Coulomb sum needs the cell."""
+    from equiforce.deploy import export, load
+
+    module, meta = load(export(head_model(dipole=False, polarizability=False), tmp_path / "lr.pt"))
+    assert meta["long_range"] == "ewald" and meta["outputs"] == "energy forces virial charges"
+    pos, species, cell = periodic(0)
+    src, dst = torch.tensor([0, 1]), torch.tensor([1, 0])
+    with pytest.raises(Exception, match="call compute"):
+        module(pos, species, src, dst, torch.zeros(2, 3, dtype=F64), len(pos))
+    out = module.compute(pos, species, cell, torch.ones(3, dtype=torch.bool))
+    ref = evaluate(head_model(dipole=False, polarizability=False), pos, species, cell, [True] * 3, stress=True)
+    assert abs(float(out[0]) - float(ref["energy"])) < 1e-10 * abs(float(ref["energy"]))
+    assert torch.allclose(out[3], ref["virial"], atol=1e-10)
+    assert torch.allclose(out[4].sum(0), out[3], atol=1e-10)  # per-atom virials sum to the virial
+
+
+def test_dipole_of_the_charges_alone():
+    """dipole: charges makes the dipole sum q_i r_i (no per-atom vectors): training it fits charges
+    that reproduce the molecule's dipole, hence its dipole-dipole tail."""
+    model = head_model(dipole="charges", polarizability=False)
+    assert not hasattr(model, "dipole_readout")
+    pos, species = molecule(4)
+    out = evaluate(model, pos, species, forces=False)
+    assert torch.allclose(out["dipole"], (out["charges"].unsqueeze(-1) * pos).sum(0), atol=1e-12)
+    with pytest.raises(ValueError, match="needs long_range: ewald"):
+        EquiForceModel(["H"], dipole="charges")
+    with pytest.raises(ValueError, match="dipole must be true, false or 'charges'"):
+        EquiForceModel(["H"], dipole="yes")

@@ -31,6 +31,7 @@ def labelled_water(rng):
     atoms.info["energy"] = float(energy)
     atoms.arrays["forces"] = -grad.numpy()
     atoms.info["mu"] = sum(CHARGES[s] * r for s, r in zip(atoms.get_chemical_symbols(), pos))
+    atoms.arrays["q"] = np.array([CHARGES[s] for s in atoms.get_chemical_symbols()])
     alpha = np.zeros((3, 3))
     for h in (1, 2):  # bond polarizabilities: isotropic + along the bond
         u = (pos[h] - pos[0]) / np.linalg.norm(pos[h] - pos[0])
@@ -78,6 +79,12 @@ def test_dipole_and_polarizability_heads_learn_export_and_run_in_ase(water_data,
     checked = subprocess.run(cli + ["check", str(model)], capture_output=True, text=True)
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert "dipole rotates as R v" in checked.stdout and "polarizability rotates as R T R^T" in checked.stdout
+    scored = subprocess.run(cli + ["eval", str(model), str(water_data), "--dipole-key", "mu",
+                                   "--polarizability-key", "alpha"], capture_output=True, text=True)
+    assert scored.returncode == 0, scored.stderr
+    scores = json.loads(scored.stdout)
+    assert scores["structures"] == 30 and 0 < scores["dipole_mae"] < before["dipole_mae"]
+    assert 0 < scores["polarizability_mae"] < before["polarizability_mae"]
 
     # the ASE calculator on the exported file gives the checkpoint's predictions (EMA weights)
     from equiforce.data import collate, predict
@@ -97,6 +104,21 @@ def test_dipole_and_polarizability_heads_learn_export_and_run_in_ase(water_data,
         charges = atoms.get_charges()
         assert abs(charges.sum()) < 1e-12
         np.testing.assert_allclose(charges, ref["charges"].detach().numpy(), atol=1e-10)
+
+
+def test_charges_fit_reference_charges(water_data, tmp_path):
+    """data.charges_key: a long-range model's charges learn reference atomic charges."""
+    cfg = config(water_data, tmp_path / "run", long_range="ewald", dipole=False, polarizability=False)
+    cfg["data"].update(charges_key="q", dipole_key=None, polarizability_key=None)
+    cfg["training"].update(charges_weight=100.0, max_epochs=6)
+    trainer = Trainer(cfg)
+    before = trainer.evaluate(trainer.train)["charges_mae"]
+    after = trainer.fit()["train"]["charges_mae"]
+    assert after < 0.5 * before
+    local = config(water_data, tmp_path / "local", dipole=False, polarizability=False)
+    local["data"].update(charges_key="q", dipole_key=None, polarizability_key=None)
+    with pytest.raises(ValueError, match="charges_key needs a model with charges"):
+        Trainer(local)
 
 
 def test_missing_and_malformed_labels_are_named(water_data, tmp_path):

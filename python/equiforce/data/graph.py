@@ -26,6 +26,7 @@ class Graph:
     pbc: Optional[torch.Tensor] = None  # [3] bool
     dipole: Optional[torch.Tensor] = None  # [3]
     polarizability: Optional[torch.Tensor] = None  # [3, 3]
+    charges: Optional[torch.Tensor] = None  # [N]
 
 
 def build_graph(structure: Structure, species_index, r_max: float, dtype=torch.float64) -> Graph:
@@ -39,7 +40,7 @@ def build_graph(structure: Structure, species_index, r_max: float, dtype=torch.f
     return Graph(pos.to(dtype), species_index(structure.symbols), j, i, (s.to(torch.float64) @ cell).to(dtype),
                  cell.to(dtype), bool(np.all(structure.pbc)), as_tensor(structure.energy),
                  as_tensor(structure.forces), as_tensor(structure.stress), torch.tensor(np.asarray(structure.pbc, bool)),
-                 as_tensor(structure.dipole), as_tensor(structure.polarizability))
+                 as_tensor(structure.dipole), as_tensor(structure.polarizability), as_tensor(structure.charges))
 
 
 @dataclass
@@ -62,6 +63,7 @@ class Batch:
     pbcs: Optional[torch.Tensor] = None  # [B, 3] bool
     dipole: Optional[torch.Tensor] = None  # [B, 3]
     polarizability: Optional[torch.Tensor] = None  # [B, 3, 3]
+    charges: Optional[torch.Tensor] = None  # [N]
 
     @property
     def num_atoms(self) -> torch.Tensor:
@@ -93,6 +95,7 @@ def collate(graphs: Sequence[Graph]) -> Batch:
         pbcs=torch.stack([g.pbc if g.pbc is not None else torch.full((3,), g.periodic) for g in graphs]),
         dipole=torch.stack([g.dipole for g in graphs]) if labels_all("dipole") else None,
         polarizability=torch.stack([g.polarizability for g in graphs]) if labels_all("polarizability") else None,
+        charges=cat([g.charges for g in graphs]) if labels_all("charges") else None,
     )
 
 

@@ -20,6 +20,7 @@ class Structure:
     stress: Optional[np.ndarray] = None  # [3, 3]
     dipole: Optional[np.ndarray] = None  # [3] (e A)
     polarizability: Optional[np.ndarray] = None  # [3, 3]
+    charges: Optional[np.ndarray] = None  # [N] (e), reference atomic charges
 
     def __len__(self) -> int:
         return len(self.symbols)
@@ -54,7 +55,7 @@ def _stress_matrix(value) -> np.ndarray:
 
 def from_atoms(atoms, energy_key: Optional[str] = "energy", forces_key: Optional[str] = "forces",
                stress_key: Optional[str] = None, where: str = "", dipole_key: Optional[str] = None,
-               polarizability_key: Optional[str] = None) -> Structure:
+               polarizability_key: Optional[str] = None, charges_key: Optional[str] = None) -> Structure:
     """An ASE Atoms -> Structure, taking labels from info/arrays or an attached calculator."""
     def need(key, per_atom):
         value = _lookup(atoms, key, per_atom)
@@ -80,8 +81,11 @@ def from_atoms(atoms, energy_key: Optional[str] = "energy", forces_key: Optional
         s.dipole = dipole
     if polarizability_key:
         s.polarizability = _stress_matrix(need(polarizability_key, False))
+    if charges_key:
+        s.charges = np.array(need(charges_key, True), dtype=np.float64).reshape(len(s))
     for name, value in (("positions", s.positions), ("energy", s.energy), ("forces", s.forces),
-                        ("stress", s.stress), ("dipole", s.dipole), ("polarizability", s.polarizability)):
+                        ("stress", s.stress), ("dipole", s.dipole), ("polarizability", s.polarizability),
+                        ("charges", s.charges)):
         if value is not None and not np.all(np.isfinite(value)):
             raise ValueError(f"{where}: {name} contains NaN or inf")
     if s.pbc.any() and abs(np.linalg.det(s.cell)) < 1e-9 and s.pbc.all():
@@ -91,7 +95,7 @@ def from_atoms(atoms, energy_key: Optional[str] = "energy", forces_key: Optional
 
 def read_structures(path, energy_key: Optional[str] = "energy", forces_key: Optional[str] = "forces",
                     stress_key: Optional[str] = None, index: str = ":", dipole_key: Optional[str] = None,
-                    polarizability_key: Optional[str] = None) -> List[Structure]:
+                    polarizability_key: Optional[str] = None, charges_key: Optional[str] = None) -> List[Structure]:
     """All frames of ``path`` (extxyz or any format ASE reads) as Structures."""
     import ase.io
 
@@ -106,8 +110,8 @@ def read_structures(path, energy_key: Optional[str] = "energy", forces_key: Opti
         frames = [frames]
     if not frames:
         raise ValueError(f"{path} holds no structures")
-    return [from_atoms(a, energy_key, forces_key, stress_key, f"{path} frame {n}", dipole_key, polarizability_key)
-            for n, a in enumerate(frames)]
+    return [from_atoms(a, energy_key, forces_key, stress_key, f"{path} frame {n}", dipole_key, polarizability_key,
+                       charges_key) for n, a in enumerate(frames)]
 
 
 def split(structures: Sequence[Structure], validation_fraction: float, seed: int):

@@ -7,11 +7,19 @@ import torch
 from ..data import read_structures
 
 
-def evaluate_file(module, meta, path, energy_key="energy", forces_key="forces") -> Dict[str, float]:
-    """MAE and RMSE of energy (eV, per structure and per atom) and forces (eV/A); plus counts."""
+def evaluate_file(module, meta, path, energy_key="energy", forces_key="forces", dipole_key=None,
+                  polarizability_key=None) -> Dict[str, float]:
+    """MAE and RMSE of energy (eV, per structure and per atom), forces (eV/A) and, for models with
+    those outputs and data with those labels, dipole (e A) and polarizability components; plus counts."""
     lookup = {s: n for n, s in enumerate(meta["species"].split())}
+    outputs = meta.get("outputs", "").split()
+    for key, name in ((dipole_key, "dipole"), (polarizability_key, "polarizability")):
+        if key and name not in outputs:
+            raise ValueError(f"the model has no {name} output (its outputs: {outputs or ['energy', 'forces']})")
     e_err, e_atom, f_err = [], [], []
-    for s in read_structures(path, energy_key=energy_key, forces_key=forces_key):
+    extra_err = {"dipole": [], "polarizability": []}
+    for s in read_structures(path, energy_key=energy_key, forces_key=forces_key, dipole_key=dipole_key,
+                             polarizability_key=polarizability_key):
         missing = sorted(set(s.symbols) - set(lookup))
         if missing:
             raise ValueError(f"{path}: elements {missing} are unknown to the model ({meta['species']})")
@@ -22,9 +30,15 @@ def evaluate_file(module, meta, path, energy_key="energy", forces_key="forces") 
             e_atom.append((float(e) - s.energy) / len(s))
         if s.forces is not None:
             f_err.append((f.double().numpy() - s.forces).ravel())
-    out = {"structures": len(e_err) or len(f_err)}
+        if dipole_key or polarizability_key:
+            props = module.properties(torch.tensor(s.positions), species, torch.tensor(s.cell), torch.tensor(s.pbc))
+            for name, label in (("dipole", s.dipole), ("polarizability", s.polarizability)):
+                if label is not None:
+                    extra_err[name].append((props[name].double().numpy() - label).ravel())
+    out = {"structures": len(e_err) or len(f_err) or len(extra_err["dipole"])}
     for name, errs in (("energy", np.array(e_err)), ("energy_per_atom", np.array(e_atom)),
-                       ("forces", np.concatenate(f_err) if f_err else np.array([]))):
+                       ("forces", np.concatenate(f_err) if f_err else np.array([])),
+                       *((k, np.concatenate(v)) for k, v in extra_err.items() if v)):
         if errs.size:
             out[f"{name}_mae"] = float(np.abs(errs).mean())
             out[f"{name}_rmse"] = float(np.sqrt((errs ** 2).mean()))

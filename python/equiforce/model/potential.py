@@ -84,25 +84,30 @@ class EquiForceModel(torch.nn.Module):
         self.readout = Linear(f"{max(num_features // 2, 1)}x0e", "1x0e")
         self.register_buffer("energy_shift", torch.zeros(num_species))
         self.register_buffer("energy_scale", torch.ones(num_species))
-        self._add_heads(irreps, bool(dipole), bool(polarizability), str(long_range or "none"), float(total_charge),
+        self._add_heads(irreps, dipole, bool(polarizability), str(long_range or "none"), float(total_charge),
                         float(ewald_cutoff), float(ewald_accuracy))
 
-    def _add_heads(self, irreps: Irreps, dipole: bool, polarizability: bool, long_range: str, total_charge: float,
+    def _add_heads(self, irreps: Irreps, dipole, polarizability: bool, long_range: str, total_charge: float,
                    ewald_cutoff: float, ewald_accuracy: float) -> None:
         have = {ir for _, ir in irreps}
         if long_range not in LONG_RANGE:
             raise ValueError(f"long_range must be one of {LONG_RANGE}, got {long_range!r}")
-        if dipole and Irrep("1o") not in have:
+        if dipole not in (True, False, "charges"):
+            raise ValueError(f"dipole must be true, false or 'charges', got {dipole!r}")
+        charges_only = dipole == "charges"
+        if charges_only and long_range == "none":
+            raise ValueError("dipole: charges (the dipole of the learned charges alone) needs long_range: ewald")
+        if dipole is True and Irrep("1o") not in have:
             raise ValueError("dipole: true needs l_max >= 1 (vector features reach the output); a model with only "
                              "invariant features can only predict a constant dipole")
         if polarizability and (Irrep("2e") not in have or Irrep("0e") not in have):
             raise ValueError("polarizability: true needs l_max >= 2 and 2e features (parity: true or false both "
                              "have them) to represent the anisotropic part")
-        self.dipole, self.polarizability, self.long_range = dipole, polarizability, long_range
+        self.dipole, self.polarizability, self.long_range = bool(dipole), polarizability, long_range
         self.total_charge, self.ewald_cutoff, self.ewald_accuracy = total_charge, ewald_cutoff, ewald_accuracy
         if long_range != "none":
             self.charge_readout = Linear(irreps, "1x0e")
-        if dipole:
+        if dipole is True:
             self.dipole_readout = Linear(irreps, "1x1o")  # 1o components are Cartesian (x, y, z)
         if polarizability:
             self.polarizability_readout = Linear(irreps, "1x0e + 1x2e")
@@ -112,9 +117,11 @@ class EquiForceModel(torch.nn.Module):
     def from_config(cls, config: Dict) -> "EquiForceModel":
         """Build from a dict: ``species`` (required), ``r_max``, ``l_max``, ``num_features``,
         ``num_layers``, ``num_basis``, ``cutoff_p``, ``parity``, ``radial_hidden``, ``radial_depth``,
-        ``avg_num_neighbors``, ``dtype`` ('float32' or 'float64'), and the heads: ``dipole``,
-        ``polarizability`` (bools), ``long_range`` ('none' or 'ewald'), ``total_charge`` (e),
-        ``ewald_cutoff`` (A, real-space cutoff), ``ewald_accuracy``. Unknown keys are an error."""
+        ``avg_num_neighbors``, ``dtype`` ('float32' or 'float64'), and the heads: ``dipole`` (true:
+        per-atom vectors plus the charges' sum q_i r_i; 'charges': that sum alone, which makes the
+        learned charges reproduce the dipole), ``polarizability`` (bool), ``long_range`` ('none' or
+        'ewald'), ``total_charge`` (e), ``ewald_cutoff`` (A, real-space cutoff), ``ewald_accuracy``.
+        Unknown keys are an error."""
         config = dict(config)
         if "species" not in config:
             raise ValueError("model config needs 'species', e.g. ['C', 'H', 'O']")
@@ -186,10 +193,11 @@ class EquiForceModel(torch.nn.Module):
         raise RuntimeError("this model has no charges (long_range: none)")
 
     def atomic_dipoles(self, x: torch.Tensor) -> torch.Tensor:
-        """Per-atom dipole vectors [N, 3] (e A), before the charges' sum q_i r_i."""
+        """Per-atom dipole vectors [N, 3] (e A), before the charges' sum q_i r_i (zero with
+        ``dipole: charges``, where the dipole is the charges' alone)."""
         if hasattr(self, "dipole_readout"):
             return self.dipole_readout(x)
-        raise RuntimeError("this model has no dipole head (dipole: false)")
+        return x.new_zeros(x.shape[0], 3)
 
     def atomic_polarizabilities(self, x: torch.Tensor) -> torch.Tensor:
         """Per-atom symmetric tensors [N, 3, 3]: an isotropic 0e part plus a traceless 2e part."""

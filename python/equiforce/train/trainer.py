@@ -4,9 +4,10 @@ Config (YAML or dict) has three sections; unknown keys are an error:
 
     model:    species, r_max, l_max, num_features, num_layers, num_basis, cutoff_p, parity, ... (EquiForceModel)
     data:     train_file, validation_file | validation_fraction, energy_key, forces_key, stress_key,
-              dipole_key, polarizability_key, isolated_atoms_file
+              dipole_key, polarizability_key, charges_key, isolated_atoms_file
     training: output_dir, seed, dtype, batch_size, max_epochs, max_minutes, optimizer (adam|adamw), lr,
               weight_decay, energy_weight, forces_weight, stress_weight, dipole_weight, polarizability_weight,
+              charges_weight,
               ema_decay, scheduler (plateau|cosine),
               scheduler_patience, scheduler_factor, min_lr, early_stopping_patience, stage_two,
               snapshot_minutes, progress, plots
@@ -18,7 +19,9 @@ then an energy-heavy finish. ``snapshot_minutes: T`` keeps a checkpoint every T 
 
 Models with ``dipole: true`` / ``polarizability: true`` train on those labels too (per-structure,
 from ``data.dipole_key`` / ``data.polarizability_key``, default 'dipole' / 'polarizability'), with
-squared-error weights ``dipole_weight`` ((e A)^-2) and ``polarizability_weight``.
+squared-error weights ``dipole_weight`` ((e A)^-2) and ``polarizability_weight``. Long-range models
+can also fit their charges to reference atomic charges (``data.charges_key``, per atom, e.g. the
+``xtb_charges`` that examples/data/label_xtb.py writes; weight ``charges_weight``).
 """
 import copy
 import csv
@@ -40,14 +43,15 @@ from .report import ProgressBar
 
 DATA_DEFAULTS = dict(train_file=None, validation_file=None, validation_fraction=0.05, energy_key="energy",
                      forces_key="forces", stress_key=None, dipole_key=None, polarizability_key=None,
-                     isolated_atoms_file=None)
+                     charges_key=None, isolated_atoms_file=None)
 TRAIN_DEFAULTS = dict(output_dir="run", seed=0, dtype="float32", batch_size=5, max_epochs=100, max_minutes=None,
                       optimizer="adam", lr=0.01, weight_decay=0.0, energy_weight=1.0, forces_weight=100.0,
-                      stress_weight=0.0, dipole_weight=1.0, polarizability_weight=1.0, ema_decay=0.99, scheduler="plateau", scheduler_patience=5,
+                      stress_weight=0.0, dipole_weight=1.0, polarizability_weight=1.0, charges_weight=1.0,
+                      ema_decay=0.99, scheduler="plateau", scheduler_patience=5,
                       scheduler_factor=0.5, min_lr=0.0, early_stopping_patience=20, stage_two=None,
                       snapshot_minutes=None, progress=True, plots=True)
 STAGE_TWO_KEYS = {"epoch", "energy_weight", "forces_weight", "stress_weight", "dipole_weight",
-                  "polarizability_weight", "lr"}
+                  "polarizability_weight", "charges_weight", "lr"}
 
 
 def _section(config: Dict, name: str, defaults: Dict) -> Dict:
@@ -127,7 +131,10 @@ class Trainer:
         keys = dict(energy_key=d["energy_key"], forces_key=d["forces_key"], stress_key=d["stress_key"],
                     dipole_key=d["dipole_key"] or ("dipole" if model.get("dipole") else None),
                     polarizability_key=d["polarizability_key"] or ("polarizability" if model.get("polarizability")
-                                                                   else None))
+                                                                   else None),
+                    charges_key=d["charges_key"])
+        if d["charges_key"] and model.get("long_range", "none") == "none":
+            raise ValueError("data.charges_key needs a model with charges (model.long_range: ewald)")
         structures = read_structures(d["train_file"], **keys)
         if d["validation_file"]:
             train, val = structures, read_structures(d["validation_file"], **keys)
@@ -184,7 +191,7 @@ class Trainer:
             mask = batch.stress_mask
             terms["stress"] = (pred["stress"][mask] - batch.stress[mask]).pow(2).mean()
             loss = loss + t["stress_weight"] * terms["stress"]
-        for name in ("dipole", "polarizability"):
+        for name in ("dipole", "polarizability", "charges"):
             label = getattr(batch, name)
             if label is not None and name in pred and t[f"{name}_weight"] > 0:
                 terms[name] = (pred[name] - label).pow(2).mean()
@@ -194,10 +201,11 @@ class Trainer:
     def predictions(self, graphs) -> Dict[str, np.ndarray]:
         """Reference and predicted energies (per structure, with atom counts) and force components."""
         out = {"energy_ref": [], "energy_pred": [], "num_atoms": [], "forces_ref": [], "forces_pred": [],
-               "dipole_ref": [], "dipole_pred": [], "polarizability_ref": [], "polarizability_pred": []}
+               "dipole_ref": [], "dipole_pred": [], "polarizability_ref": [], "polarizability_pred": [],
+               "charges_ref": [], "charges_pred": []}
         for batch in self._batches(graphs, shuffle=False):
             pred = predict(self.model, batch, forces=batch.forces is not None)
-            for name in ("dipole", "polarizability"):
+            for name in ("dipole", "polarizability", "charges"):
                 if getattr(batch, name) is not None and name in pred:
                     out[f"{name}_ref"].append(getattr(batch, name).double().reshape(-1))
                     out[f"{name}_pred"].append(pred[name].detach().double().reshape(-1))
@@ -219,7 +227,7 @@ class Trainer:
             errors["energy_per_atom"] = errors["energy"] / p["num_atoms"]
         if len(p["forces_ref"]):
             errors["forces"] = p["forces_pred"] - p["forces_ref"]
-        for name in ("dipole", "polarizability"):  # per component
+        for name in ("dipole", "polarizability", "charges"):  # per component
             if len(p[f"{name}_ref"]):
                 errors[name] = p[f"{name}_pred"] - p[f"{name}_ref"]
         out = {}
