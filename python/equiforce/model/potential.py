@@ -296,13 +296,16 @@ def evaluate(model: EquiForceModel, positions: torch.Tensor, species: torch.Tens
 
     dtype = model.energy_shift.dtype
     positions = positions.to(dtype).detach()
-    cell = torch.zeros(3, 3, dtype=dtype) if cell is None else torch.as_tensor(cell, dtype=dtype)
+    device = positions.device
+    cell = torch.zeros(3, 3, dtype=dtype, device=device) if cell is None else \
+        torch.as_tensor(cell, dtype=dtype, device=device)
     pbc = torch.as_tensor(pbc, dtype=torch.bool).expand(3)
     i, j, shift_index = neighbor_list(positions, cell, pbc, model.r_max)
     # ASE's pairs (i, j) have D = pos[j] - pos[i] + S @ cell: messages flow from j to i
     num_atoms = positions.shape[0]
     out = model.outputs(positions, species, j, i, shift_index.to(dtype) @ cell,
-                        torch.zeros(num_atoms, dtype=torch.long), 1, cell.unsqueeze(0), pbc.unsqueeze(0),
+                        torch.zeros(num_atoms, dtype=torch.long, device=positions.device), 1, cell.unsqueeze(0),
+                        pbc.unsqueeze(0),
                         forces=forces or stress, virial=stress)
     result = {"energy": out["energy"][0].detach(), "energies": out["energies"].detach()}
     for name in ("charges", "forces"):
