@@ -14,3 +14,18 @@ def assert_close(actual, expected, dtype, what=""):
     scale = max(1.0, expected.double().abs().max().item())
     err = (actual.double() - expected.double()).abs().max().item()
     assert err <= tolerance(dtype) * scale, f"{what}: largest error {err:.3e} (scale {scale:.3e}, {dtype})"
+
+
+def export_long_range_model(path, seed: int):
+    """An untrained float64 model of H, C, O and Cu with learned charges (scaled to ~0.3 e, so the
+    Coulomb part shows) and Ewald summation, exported to ``path``: the hosts' long-range tests."""
+    from equiforce.deploy import export
+    from equiforce.model import EquiForceModel
+
+    torch.manual_seed(seed)
+    model = EquiForceModel.from_config(dict(species=["H", "C", "O", "Cu"], r_max=3.0, l_max=1, num_features=4,
+                                            num_layers=2, avg_num_neighbors=12.0, long_range="ewald",
+                                            ewald_cutoff=5.0, ewald_accuracy=1e-8))
+    with torch.no_grad():
+        model.charge_readout.weight.mul_(10.0)
+    return export(model, path)

@@ -355,16 +355,10 @@ def test_plugin_load_command(model_file, tmp_path):
 
 @pytest.fixture(scope="module")
 def long_range_file(tmp_path_factory):
-    """A float64 model with learned charges and Ewald summation (untrained; charges of order 0.3 e)."""
-    from equiforce.model import EquiForceModel
+    """Learned charges with Ewald summation (periodic) or the direct sum (open); untrained."""
+    from tests.helpers import export_long_range_model
 
-    torch.manual_seed(12)
-    m = EquiForceModel.from_config(dict(species=["H", "C", "O", "Cu"], r_max=3.0, l_max=1, num_features=4,
-                                        num_layers=2, avg_num_neighbors=12.0, long_range="ewald",
-                                        ewald_cutoff=5.0, ewald_accuracy=1e-8))
-    with torch.no_grad():
-        m.charge_readout.weight.mul_(10.0)
-    return export(m, tmp_path_factory.mktemp("long_range") / "coulomb.pt")
+    return export_long_range_model(tmp_path_factory.mktemp("long_range") / "coulomb.pt", seed=12)
 
 
 @pytest.mark.parametrize("case", ["ethanol", "orthogonal", "triclinic"])

@@ -217,13 +217,9 @@ def test_bad_input_raises_openmm_exception(model_file, tmp_path):
 @pytest.fixture(scope="module")
 def long_range_file(tmp_path_factory):
     """Learned charges with Ewald summation (periodic) or the direct sum (open); untrained."""
-    torch.manual_seed(14)
-    m = EquiForceModel.from_config(dict(species=["H", "C", "O", "Cu"], r_max=3.0, l_max=1, num_features=4,
-                                        num_layers=2, avg_num_neighbors=12.0, long_range="ewald",
-                                        ewald_cutoff=5.0, ewald_accuracy=1e-8))
-    with torch.no_grad():
-        m.charge_readout.weight.mul_(10.0)
-    return export(m, tmp_path_factory.mktemp("omm_lr") / "coulomb.pt")
+    from tests.helpers import export_long_range_model
+
+    return export_long_range_model(tmp_path_factory.mktemp("omm_lr") / "coulomb.pt", seed=14)
 
 
 @pytest.mark.parametrize("platform", PLATFORMS)
