@@ -131,6 +131,14 @@ def periodic(seed=0, n=6):
     return pos, torch.tensor(rng.integers(0, 2, n)), cell
 
 
+def system_of(kind, seed):
+    """(positions, species, cell, pbc): a molecule ('open') or a triclinic cell ('periodic')."""
+    if kind == "open":
+        pos, species = molecule(seed)
+        return pos, species, torch.zeros(3, 3, dtype=F64), [False] * 3
+    return (*periodic(seed), [True] * 3)
+
+
 def test_charges_are_neutral_per_structure_and_sum_to_the_total_charge():
     from equiforce.data import collate
     from equiforce.data.graph import build_graph
@@ -155,12 +163,7 @@ def test_charges_are_neutral_per_structure_and_sum_to_the_total_charge():
 @pytest.mark.parametrize("system", ["open", "periodic"])
 def test_forces_and_virial_are_derivatives_with_long_range_on(system):
     model = head_model()
-    if system == "open":
-        pos, species = molecule(1)
-        cell, pbc = torch.zeros(3, 3, dtype=F64), [False] * 3
-    else:
-        pos, species, cell = periodic(1)
-        pbc = [True] * 3
+    pos, species, cell, pbc = system_of(system, 1)
     out = evaluate(model, pos, species, cell, pbc, forces=True, stress=system == "periodic")
     energy = lambda p, c=cell: float(evaluate(model, p, species, c, pbc, forces=False)["energy"])  # noqa: E731
     h = 1e-5
@@ -187,12 +190,7 @@ def test_forces_and_virial_are_derivatives_with_long_range_on(system):
 def test_every_output_rotates_correctly_under_o3_with_reflections(system, dtype):
     model = head_model().to(dtype)
     tol = 1e-9 if dtype == torch.float64 else 2e-4
-    if system == "open":
-        pos, species = molecule(2)
-        cell, pbc = torch.zeros(3, 3, dtype=F64), [False] * 3
-    else:
-        pos, species, cell = periodic(2)
-        pbc = [True] * 3
+    pos, species, cell, pbc = system_of(system, 2)
     ref = evaluate(model, pos, species, cell, pbc, stress=system == "periodic")
     for trial in range(4):
         g = random_o3(improper=trial % 2 == 0, generator=torch.Generator().manual_seed(trial))
