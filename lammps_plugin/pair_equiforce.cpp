@@ -8,6 +8,7 @@
 #include "memory.h"
 #include "neigh_list.h"
 #include "neighbor.h"
+#include "timer.h"
 #include "update.h"
 
 #include "model.h"
@@ -19,6 +20,8 @@
 #include <climits>
 #include <cstring>
 #include <exception>
+#include <fstream>
+#include <numeric>
 
 using namespace LAMMPS_NS;
 
@@ -40,9 +43,12 @@ PairEquiforce::PairEquiforce(LAMMPS* lmp) : Pair(lmp) {
   manybody_flag = 1;
   no_virial_fdotr_compute = 1;  // the virial comes from the model's edge forces (ghosts folded)
   centroidstressflag = CENTROID_NOTAVAIL;
+  nextra = 2;  // committees: energy_std and the largest force_std (compute pair equiforce)
+  pvector = new double[nextra]{0.0, 0.0};
 }
 
 PairEquiforce::~PairEquiforce() {
+  delete[] pvector;
   if (allocated) {
     memory->destroy(setflag);
     memory->destroy(cutsq);
@@ -51,13 +57,37 @@ PairEquiforce::~PairEquiforce() {
 
 void PairEquiforce::settings(int narg, char** arg) {
   device_ = "cpu";
-  for (int i = 0; i < narg; i += 2) {
-    if (std::strcmp(arg[i], "device") != 0 || i + 1 >= narg)
-      error->all(FLERR, "Illegal pair_style equiforce argument '{}': expected 'pair_style equiforce "
-                        "[device cpu|cuda]'", arg[i]);
-    device_ = arg[i + 1];
-    if (device_ != "cpu" && device_ != "cuda")
-      error->all(FLERR, "pair_style equiforce: device must be cpu or cuda, not '{}'", device_);
+  stop_threshold_ = write_threshold_ = -1;
+  frames_path_.clear();
+  for (int i = 0; i < narg;) {
+    const std::string key = arg[i];
+    if (key == "device" && i + 1 < narg) {
+      device_ = arg[i + 1];
+      if (device_ != "cpu" && device_ != "cuda")
+        error->all(FLERR, "pair_style equiforce: device must be cpu or cuda, not '{}'", device_);
+      i += 2;
+    } else if (key == "uncertainty" && i + 1 < narg) {  // uncertainty T ACTION [ACTION]; may repeat
+      const double threshold = utils::numeric(FLERR, arg[i + 1], false, lmp);
+      if (threshold <= 0)
+        error->all(FLERR, "pair_style equiforce uncertainty: the threshold is a force_std in the run's force units "
+                          "and must be > 0, not {}", arg[i + 1]);
+      int actions = 0;
+      for (i += 2; i < narg; ++actions) {
+        if (std::strcmp(arg[i], "stop") == 0) {
+          stop_threshold_ = threshold, ++i;
+        } else if (std::strcmp(arg[i], "write") == 0 && i + 1 < narg) {
+          write_threshold_ = threshold, frames_path_ = arg[i + 1], i += 2;
+        } else {
+          break;
+        }
+      }
+      if (actions == 0)
+        error->all(FLERR, "pair_style equiforce uncertainty {}: say what to do above it: 'stop' (end the run), "
+                          "'write FILE' (append the frame as extxyz) or both", threshold);
+    } else {
+      error->all(FLERR, "Illegal pair_style equiforce argument '{}': expected 'pair_style equiforce [device cpu|cuda] "
+                        "[uncertainty THRESHOLD [stop] [write FILE] ...]'", arg[i]);
+    }
   }
   if (device_ == "cuda" && !torch::cuda::is_available())
     error->all(FLERR, "pair_style equiforce device cuda: this torch has no usable CUDA device; "
@@ -87,13 +117,17 @@ void PairEquiforce::coeff(int narg, char** arg) {
   ghost_cutoff_ = meta.ghost_cutoff > 0 ? meta.ghost_cutoff : num_layers_ * r_max_;
   const auto lr = meta.all.find("long_range");
   long_range_ = lr != meta.all.end() && lr->second != "none";
+  committee_size_ = static_cast<int>(model_->committee_size());
+  comm_reverse = 3 * committee_size_;  // each member's forces on ghosts go back to their owners
 
   std::string known;
   for (const auto& s : meta.species) known += " " + s;
   species_of_type_.assign(ntypes + 1, -1);
+  type_names_.assign(ntypes + 1, "X");
   for (int t = 1; t <= ntypes; ++t) {
     const std::string name = arg[2 + t];
     if (name == "NULL") continue;
+    type_names_[t] = name;
     species_of_type_[t] = static_cast<int>(model_->species_index(name));
     if (species_of_type_[t] < 0)
       error->all(FLERR, "pair_coeff: atom type {} is '{}', which model '{}' does not know (its species:{}); "
@@ -103,8 +137,9 @@ void PairEquiforce::coeff(int narg, char** arg) {
   for (int i = 1; i <= ntypes; ++i)
     for (int j = 1; j <= ntypes; ++j) setflag[i][j] = species_of_type_[i] >= 0 && species_of_type_[j] >= 0;
   if (comm->me == 0)
-    utils::logmesg(lmp, "equiforce: model {} ({} {}, species{}, r_max {} A, {} layers) on {}\n", model_path_,
-                   meta.format, meta.dtype, known, r_max_, num_layers_, device_);
+    utils::logmesg(lmp, "equiforce: model {} ({} {}, species{}, r_max {} A, {} layers{}) on {}\n", model_path_,
+                   meta.format, meta.dtype, known, r_max_, num_layers_,
+                   committee_size_ ? fmt::format(", committee of {}", committee_size_) : "", device_);
 }
 
 void PairEquiforce::init_style() {
@@ -113,6 +148,13 @@ void PairEquiforce::init_style() {
     error->all(FLERR, "pair_style equiforce requires 'newton on': forces on ghost atoms go back to their "
                       "owners by reverse communication");
   if (!atom->tag_enable) error->all(FLERR, "pair_style equiforce needs atom IDs (remove 'atom_modify id no')");
+  if ((stop_threshold_ > 0 || write_threshold_ > 0) && committee_size_ == 0)
+    error->all(FLERR, "pair_style equiforce uncertainty: model {} is a single model; the uncertainty is the spread "
+                      "of a committee: equiforce deploy CKPT1 CKPT2 CKPT3 -o committee.pt", model_path_);
+  if (stopped_run_) {  // the last run ended on the threshold; this one starts afresh
+    timer->reset_timeout();
+    stopped_run_ = false;
+  }
   const std::string units = update->unit_style;
   if (units == "metal") {
     energy_unit_ = 1.0;
@@ -251,7 +293,12 @@ void PairEquiforce::compute(int eflag, int vflag) {
   const int nall = atom->nlocal + atom->nghost;
   if (neighbor->ago == 0 || static_cast<int>(owner_.size()) != nall) owners_by_tag();
   build_graph();
-  if (num_local_nodes_ == 0) return;  // an empty sub-domain, or only NULL-type atoms here
+  if (num_local_nodes_ == 0) {  // an empty sub-domain, or only NULL-type atoms here
+    if (committee_size_ > 0)     // the spread is collective: take part with nothing
+      committee_spread(torch::zeros({committee_size_}, torch::kFloat64),
+                       torch::zeros({committee_size_, 0, 3}, torch::kFloat64));
+    return;
+  }
 
   const int64_t n = static_cast<int64_t>(atom_of_node_.size()), e = static_cast<int64_t>(src_.size());
   const auto f64 = torch::TensorOptions().dtype(torch::kFloat64);
@@ -307,7 +354,124 @@ void PairEquiforce::compute(int eflag, int vflag) {
     const double* wk = w.data_ptr<double>();
     for (int64_t k = 0; k < n; ++k) tally6(vatom[atom_of_node_[k]], wk + 9 * k);
   }
+  if (committee_size_ > 0) committee_spread(out.member_energies, out.member_forces);
   pair_seconds_ += seconds_since(t0);
+}
+
+void PairEquiforce::committee_spread(const at::Tensor& member_energies, const at::Tensor& member_forces) {
+  const int m = committee_size_, width = 3 * committee_size_;
+  const int nlocal = atom->nlocal, nall = nlocal + atom->nghost;
+  const size_t rows = static_cast<size_t>(std::max({atom->nmax, nall, 1}));
+  member_f_.assign(rows * width, 0.0);
+  const auto forces = member_forces.to(torch::kCPU, torch::kFloat64).contiguous();  // [M, nodes, 3]
+  const int64_t n = forces.size(1);
+  const double* fk = forces.data_ptr<double>();
+  for (int mm = 0; mm < m; ++mm)
+    for (int64_t k = 0; k < n; ++k)
+      for (int d = 0; d < 3; ++d) member_f_[atom_of_node_[k] * width + 3 * mm + d] = fk[(mm * n + k) * 3 + d];
+  if (comm->nprocs > 1) comm->reverse_comm(this);  // ghosts' member forces onto their owners
+
+  const double u = energy_unit_;
+  force_std_.assign(rows, 0.0);
+  double local_max = 0.0;
+  if (nlocal > 0) {
+    const auto per_member = torch::from_blob(member_f_.data(), {nlocal, m, 3}, torch::kFloat64).permute({1, 0, 2});
+    const auto spread = equiforce::runtime::force_spread(per_member).contiguous();
+    const double* sk = spread.data_ptr<double>();
+    for (int i = 0; i < nlocal; ++i) {
+      force_std_[i] = species_of_type_[atom->type[i]] >= 0 ? u * sk[i] : 0.0;
+      local_max = std::max(local_max, force_std_[i]);
+    }
+  }
+  const auto energies = member_energies.to(torch::kCPU, torch::kFloat64).contiguous();
+  std::vector<double> mine(energies.data_ptr<double>(), energies.data_ptr<double>() + m), total(m);
+  MPI_Allreduce(mine.data(), total.data(), m, MPI_DOUBLE, MPI_SUM, world);
+  const double energy_std = u * equiforce::runtime::energy_spread(torch::from_blob(total.data(), {m}, torch::kFloat64));
+  double max_std = 0.0;
+  MPI_Allreduce(&local_max, &max_std, 1, MPI_DOUBLE, MPI_MAX, world);
+  // compute pair sums pvector over ranks: rank 0 holds the values
+  pvector[0] = comm->me == 0 ? energy_std : 0.0;
+  pvector[1] = comm->me == 0 ? max_std : 0.0;
+  max_std_seen_ = std::max(max_std_seen_, max_std);
+  if (write_threshold_ > 0 && max_std > write_threshold_) {
+    write_uncertain_frame(energy_std, max_std);
+    ++frames_written_;
+  }
+  if (stop_threshold_ > 0 && max_std > stop_threshold_ && !stopped_run_) {
+    if (comm->me == 0)
+      utils::logmesg(lmp, "equiforce: step {}: committee force uncertainty {:.6g} exceeds the threshold {:.6g}: "
+                          "stopping the run (pair_style equiforce uncertainty ... stop)\n",
+                     update->ntimestep, max_std, stop_threshold_);
+    timer->force_timeout();  // the run loop ends before the next step, as fix halt ... error soft does
+    stopped_run_ = true;
+  }
+}
+
+void PairEquiforce::write_uncertain_frame(double energy_std, double max_std) {
+  // owned atoms of every rank -> rank 0, as (tag, type, x, y, z, force_std), written in tag order
+  const int nlocal = atom->nlocal;
+  constexpr int kFields = 6;
+  std::vector<double> mine(static_cast<size_t>(kFields) * nlocal);
+  for (int i = 0; i < nlocal; ++i) {
+    double* row = &mine[static_cast<size_t>(kFields) * i];
+    row[0] = static_cast<double>(atom->tag[i]);
+    row[1] = atom->type[i];
+    for (int d = 0; d < 3; ++d) row[2 + d] = atom->x[i][d] - domain->boxlo[d];
+    row[5] = force_std_[i];
+  }
+  const int count = static_cast<int>(mine.size());
+  std::vector<int> counts(comm->nprocs), offsets(comm->nprocs, 0);
+  MPI_Gather(&count, 1, MPI_INT, counts.data(), 1, MPI_INT, 0, world);
+  std::vector<double> all;
+  if (comm->me == 0) {
+    std::partial_sum(counts.begin(), counts.end() - 1, offsets.begin() + 1);
+    all.resize(static_cast<size_t>(offsets.back()) + counts.back());
+  }
+  MPI_Gatherv(mine.data(), count, MPI_DOUBLE, all.data(), counts.data(), offsets.data(), MPI_DOUBLE, 0, world);
+  if (comm->me != 0) return;
+  const size_t natoms = all.size() / kFields;
+  std::vector<size_t> order(natoms);
+  std::iota(order.begin(), order.end(), 0);
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return all[kFields * a] < all[kFields * b]; });
+  std::ofstream out(frames_path_, std::ios::app);
+  if (!out) error->one(FLERR, "pair_style equiforce uncertainty write: cannot open '{}' for appending", frames_path_);
+  const double* h = domain->h;  // xprd yprd zprd yz xz xy: rows a = (xprd, 0, 0), b = (xy, yprd, 0), c = (xz, yz, zprd)
+  out << natoms << "\n"
+      << fmt::format("Lattice=\"{:.10g} 0 0 {:.10g} {:.10g} 0 {:.10g} {:.10g} {:.10g}\" "
+                     "Properties=species:S:1:pos:R:3:force_std:R:1 step={} energy_std={:.8g} max_force_std={:.8g} "
+                     "pbc=\"{} {} {}\"\n",
+                     h[0], h[5], h[1], h[4], h[3], h[2], update->ntimestep, energy_std, max_std,
+                     domain->xperiodic ? "T" : "F", domain->yperiodic ? "T" : "F", domain->zperiodic ? "T" : "F");
+  for (size_t k : order) {
+    const double* row = &all[kFields * k];
+    out << fmt::format("{} {:.10f} {:.10f} {:.10f} {:.8g}\n", type_names_[static_cast<int>(row[1])], row[2], row[3],
+                       row[4], row[5]);
+  }
+}
+
+int PairEquiforce::pack_reverse_comm(int n, int first, double* buf) {
+  const int width = 3 * committee_size_;
+  int m = 0;
+  for (int i = first; i < first + n; ++i)
+    for (int c = 0; c < width; ++c) buf[m++] = member_f_[static_cast<size_t>(i) * width + c];
+  return m;
+}
+
+void PairEquiforce::unpack_reverse_comm(int n, int* list, double* buf) {
+  const int width = 3 * committee_size_;
+  int m = 0;
+  for (int i = 0; i < n; ++i)
+    for (int c = 0; c < width; ++c) member_f_[static_cast<size_t>(list[i]) * width + c] += buf[m++];
+}
+
+void* PairEquiforce::extract_peratom(const char* name, int& ncol) {
+  ncol = 0;
+  if (std::strcmp(name, "force_std") != 0) return nullptr;
+  if (model_ && committee_size_ == 0)
+    error->all(FLERR, "pair_style equiforce: force_std is the spread of a committee, and model {} is a single "
+                      "model: deploy several with equiforce deploy CKPT1 CKPT2 CKPT3 -o committee.pt", model_path_);
+  if (force_std_.size() < static_cast<size_t>(std::max(atom->nmax, 1))) force_std_.resize(std::max(atom->nmax, 1), 0.0);
+  return force_std_.data();
 }
 
 void PairEquiforce::finish() {
@@ -317,4 +481,9 @@ void PairEquiforce::finish() {
     utils::logmesg(lmp, "equiforce: {} model calls; pair time {:.6g} s, of which model {:.6g} s: pair-style "
                         "overhead {:.2f}% of the model's time (sums over ranks)\n",
                    model_calls_, total[1], total[0], 100.0 * (total[1] - total[0]) / total[0]);
+  if (comm->me == 0 && committee_size_ > 0)
+    utils::logmesg(lmp, "equiforce: committee of {}: largest force uncertainty {:.6g}{}\n", committee_size_,
+                   max_std_seen_, write_threshold_ > 0 ? fmt::format("; {} frames above {:.6g} written to {}",
+                                                                      frames_written_, write_threshold_, frames_path_)
+                                                        : "");
 }

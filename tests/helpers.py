@@ -29,3 +29,30 @@ def export_long_range_model(path, seed: int):
     with torch.no_grad():
         model.charge_readout.weight.mul_(10.0)
     return export(model, path)
+
+
+def export_committee(path, seeds=(100, 101, 102), species=("H", "C", "O", "Cu")):
+    """Untrained float64 models of H, C, O and Cu (one per seed) exported as one committee to ``path``:
+    the hosts' committee tests."""
+    from equiforce.deploy import export
+    from equiforce.model import EquiForceModel
+
+    members = []
+    for seed in seeds:
+        torch.manual_seed(seed)
+        model = EquiForceModel.from_config(dict(species=list(species), r_max=3.0, l_max=1, num_features=4,
+                                                num_layers=2, avg_num_neighbors=12.0))
+        with torch.no_grad():
+            model.energy_shift.copy_(-torch.arange(1.0, len(species) + 1.0))
+        members.append(model)
+    return export(members, path)
+
+
+def ase_committee_spread(model_file, atoms):
+    """(energy_std, force_std [N]) of a committee through the ASE calculator: the hosts' reference."""
+    from equiforce.hosts.ase import EquiForceCalculator
+
+    atoms = atoms.copy()
+    atoms.calc = EquiForceCalculator(model_file)
+    atoms.get_potential_energy()
+    return atoms.calc.results["energy_std"], atoms.calc.results["force_std"]

@@ -34,3 +34,26 @@ def test_ethanol_dipole_model_gives_the_dipole_of_a_rotated_molecule_rotated():
     turned.positions = atoms.positions @ g.T
     turned.calc = EquiForceCalculator(MODELS / "ethanol_dipole.pt")
     np.testing.assert_allclose(turned.get_dipole_moment(), g @ mu, atol=1e-5)
+
+
+def test_ethanol_committee_is_surer_about_ethanol_than_about_a_distorted_one():
+    """The shipped committee: small spread on a training-like geometry, a larger one where a C-H bond is
+    stretched to 1.6 A (far outside the 500 K data), and the largest there on that bond's atoms."""
+    from ase.build import molecule
+
+    from equiforce.hosts.ase import EquiForceCalculator
+
+    atoms = molecule("CH3CH2OH")
+    calc = EquiForceCalculator(MODELS / "ethanol_committee.pt")
+    atoms.calc = calc
+    atoms.get_potential_energy()
+    near = calc.results["force_std"].copy()
+    carbon, hydrogen = 0, next(i for i, s in enumerate(atoms.get_chemical_symbols()) if s == "H"
+                               and atoms.get_distance(0, i) < 1.2)
+    stretched = atoms.copy()
+    stretched.set_distance(carbon, hydrogen, 1.6, fix=0)
+    stretched.calc = calc
+    stretched.get_potential_energy()
+    far = calc.results["force_std"]
+    assert near.max() < 0.2 and far.max() > 2 * near.max()
+    assert int(np.argmax(far)) in (carbon, hydrogen)

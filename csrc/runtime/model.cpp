@@ -27,6 +27,10 @@ Outputs unpack(const c10::IValue& value) {
   out.forces = t->elements()[2].toTensor();
   out.virial = t->elements()[3].toTensor();
   if (t->elements().size() > 4) out.atomic_virials = t->elements()[4].toTensor();
+  if (t->elements().size() > 6) {
+    out.member_energies = t->elements()[5].toTensor();
+    out.member_forces = t->elements()[6].toTensor();
+  }
   return out;
 }
 
@@ -103,6 +107,15 @@ void Model::read_metadata(const std::string& path, std::map<std::string, std::st
   metadata_.num_layers = std::stoll(m["num_layers"]);
   metadata_.ghost_cutoff = std::stod(m["ghost_cutoff"]);
   metadata_.dtype = m["dtype"];
+  if (m.count("committee_size")) committee_size_ = std::stoll(m["committee_size"]);
+}
+
+double energy_spread(const at::Tensor& member_energies) {
+  return member_energies.to(at::kDouble).var(0, /*unbiased=*/true).sqrt().item<double>();
+}
+
+at::Tensor force_spread(const at::Tensor& member_forces) {
+  return member_forces.to(at::kDouble).var(0, /*unbiased=*/true).sum(-1).sqrt();
 }
 
 int64_t Model::species_index(const std::string& element) const {
@@ -119,6 +132,7 @@ Outputs Model::compute(const at::Tensor& positions, const at::Tensor& species, c
   std::vector<c10::IValue> inputs{positions.to(device_), species.to(device_), edge_src.to(device_),
                                   edge_dst.to(device_), edge_shift.to(device_), num_local};
   if (takes_layer_sizes_ && layer_sizes.defined()) inputs.emplace_back(layer_sizes.to(at::kLong));
+  if (committee_size_ > 0) return unpack(module_.get_method("committee")(inputs));
   return unpack(module_.forward(inputs));
 }
 
@@ -126,7 +140,8 @@ Outputs Model::compute(const at::Tensor& positions, const at::Tensor& species, c
                        const at::Tensor& pbc) {
   if (!aoti_) {
     PlainExecution plain;
-    return unpack(module_.get_method("compute")({positions.to(device_), species.to(device_), cell, pbc}));
+    return unpack(module_.get_method(committee_size_ > 0 ? "compute_committee" : "compute")(
+        {positions.to(device_), species.to(device_), cell, pbc}));
   }
   static auto neighbor_list =
       c10::Dispatcher::singleton()

@@ -35,7 +35,17 @@ struct Outputs {
   at::Tensor virial;              // [3, 3] (eV), from edge forces
   at::Tensor atomic_virials;      // [N, 3, 3] (eV), summing to the virial; undefined for models
                                   // exported before format version 2
+  // Committees only (metadata committee_size; the fields above are the members' means):
+  at::Tensor member_energies;     // [M] (eV), of the local atoms
+  at::Tensor member_forces;       // [M, N, 3] (eV/A), on local and ghost atoms
 };
+
+// A committee's spread from its members' energies [M] and forces [M, N, 3] (forces already summed
+// onto their owners where a host has ghost atoms): the sample standard deviation (ddof 1) of the
+// energy, and per atom the norm of the per-component sample standard deviation of the force, [N].
+// The same formula as equiforce.deploy.committee.committee_spread.
+double energy_spread(const at::Tensor& member_energies);
+at::Tensor force_spread(const at::Tensor& member_forces);
 
 class Model {
  public:
@@ -46,6 +56,8 @@ class Model {
   Model(Model&&) noexcept;
 
   const Metadata& metadata() const { return metadata_; }
+  // Members of a committee model (their means are the outputs; Outputs::member_* their spread), or 0.
+  int64_t committee_size() const { return committee_size_; }
   // Index of an element in the model's species, or -1.
   int64_t species_index(const std::string& element) const;
 
@@ -67,6 +79,7 @@ class Model {
 
   torch::jit::Module module_;                                  // TorchScript
   bool takes_layer_sizes_ = false;                             // its forward has layer_sizes
+  int64_t committee_size_ = 0;
   std::unique_ptr<torch::inductor::AOTIModelPackageLoader> aoti_;  // or AOTInductor
   Metadata metadata_;
   torch::Device device_;

@@ -1,5 +1,5 @@
-"""The ``equiforce`` command line: ``train CONFIG``, ``deploy CHECKPOINT -o model.pt``, ``check MODEL``,
-``eval MODEL DATA``."""
+"""The ``equiforce`` command line: ``train CONFIG``, ``deploy CHECKPOINT [CHECKPOINT ...] -o model.pt``,
+``check MODEL``, ``eval MODEL DATA``, ``select TRAJ --model committee.pt -n N -o picked.xyz``."""
 import argparse
 import json
 import sys
@@ -11,6 +11,8 @@ def _train(args) -> int:
     config = load_config(args.config)
     if args.output_dir:
         config["training"]["output_dir"] = args.output_dir
+    if args.seed is not None:  # committee members: one config, several seeds
+        config["training"]["seed"] = args.seed
     metrics = Trainer(config).fit()
     print(json.dumps(metrics, indent=2))
     return 0
@@ -19,7 +21,7 @@ def _train(args) -> int:
 def _deploy(args) -> int:
     from .deploy import export, load
 
-    path = export(args.checkpoint, args.output, format=args.format)
+    path = export(args.checkpoint, args.output, format=args.format)  # several: one committee
     _, meta = load(path)
     print(f"wrote {path}: " + ", ".join(f"{k}={v}" for k, v in meta.items()))
     return 0
@@ -51,15 +53,59 @@ def _eval(args) -> int:
     return 0
 
 
+def _select(args) -> int:
+    from pathlib import Path
+
+    from ase import Atoms
+    from ase.io import read, write
+
+    from .deploy import load
+    from .select import select
+
+    output = Path(args.output)
+    inputs = [Path(args.trajectory)] + [Path(p) for p in args.exclude]
+    for path in inputs:
+        if not path.exists():
+            raise FileNotFoundError(f"{path} does not exist")
+        if output.resolve() == path.resolve():
+            raise ValueError(f"-o {output} would overwrite an input: write the picked frames to a new file")
+    module, meta = load(args.model)
+    frames = read(args.trajectory, index=args.index)
+    frames = frames if isinstance(frames, list) else [frames]
+    exclude = [atoms for path in args.exclude for atoms in read(path, index=":")]
+    picked, scores, skipped = select(frames, module, meta, args.n, exclude, args.tolerance, args.score)
+    out = []
+    for k in picked:  # geometry only: the trajectory's energies and forces are no labels
+        atoms = Atoms(frames[k].get_chemical_symbols(), frames[k].positions, cell=frames[k].cell, pbc=frames[k].pbc)
+        atoms.info.update(source_index=k, committee_energy_std=scores[k]["energy_std"],
+                          committee_score=scores[k]["score"])
+        atoms.arrays["committee_force_std"] = scores[k]["force_std"]
+        out.append(atoms)
+    tmp = output.with_name(output.name + ".partial")
+    write(tmp, out, format="extxyz")
+    tmp.replace(output)
+    chosen = [scores[k]["score"] for k in picked]
+    print(f"picked {len(picked)} of {len(frames)} frames into {output} (score {args.score}: "
+          + (f"{max(chosen):.4g} .. {min(chosen):.4g}" if chosen else "none")
+          + f"); skipped {skipped['copies_of_excluded']} symmetry copies of excluded frames and "
+          f"{skipped['copies_of_picked']} of picked ones")
+    if len(picked) < args.n:
+        print(f"only {len(picked)} distinct frames were available (asked for {args.n})", file=sys.stderr)
+    return 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="equiforce", description="E(3)-equivariant interatomic potentials")
     commands = parser.add_subparsers(dest="command", required=True)
     train = commands.add_parser("train", help="train a model from a YAML config (resumes from output_dir/last.pt)")
     train.add_argument("config", help="YAML file with model, data and training sections")
     train.add_argument("--output-dir", help="override training.output_dir")
+    train.add_argument("--seed", type=int, help="override training.seed (initial weights, validation split, "
+                       "data order): train committee members from one config")
     train.set_defaults(run=_train)
-    deploy = commands.add_parser("deploy", help="export a checkpoint (EMA weights) for LAMMPS, OpenMM and ASE")
-    deploy.add_argument("checkpoint")
+    deploy = commands.add_parser("deploy", help="export a checkpoint (EMA weights) for LAMMPS, OpenMM and ASE; "
+                                 "several checkpoints: one committee model with energy_std and force_std")
+    deploy.add_argument("checkpoint", nargs="+")
     deploy.add_argument("-o", "--output", required=True)
     deploy.add_argument("--format", default="torchscript", choices=["torchscript", "aoti"],
                         help="torchscript (.pt, default) or aoti (AOTInductor .pt2, compiled for this CPU)")
@@ -76,6 +122,19 @@ def main(argv=None) -> int:
     evaluate.add_argument("--dipole-key", help="also score the dipole against this per-structure label")
     evaluate.add_argument("--polarizability-key", help="also score the polarizability against this label")
     evaluate.set_defaults(run=_eval)
+    pick = commands.add_parser("select", help="the N frames of a trajectory a committee is least sure about, "
+                               "without symmetry copies (active learning)")
+    pick.add_argument("trajectory", help="frames to choose from (extxyz or any ASE-readable file)")
+    pick.add_argument("--model", required=True, help="a committee model (equiforce deploy A B C -o committee.pt)")
+    pick.add_argument("-n", type=int, required=True, help="how many frames to pick")
+    pick.add_argument("-o", "--output", required=True, help="extxyz file for the picked frames (geometry only)")
+    pick.add_argument("--exclude", nargs="*", default=[], help="frames already labelled (e.g. the training set): "
+                      "their symmetry copies are skipped")
+    pick.add_argument("--tolerance", type=float, default=1e-3, help="A, for deciding that two frames are copies")
+    pick.add_argument("--score", default="max", choices=["max", "mean", "energy"],
+                      help="rank by the largest per-atom force_std (default), its mean, or energy_std per atom")
+    pick.add_argument("--index", default=":", help="ASE index of the frames to read (default all)")
+    pick.set_defaults(run=_select)
     args = parser.parse_args(argv)
     try:
         return args.run(args)

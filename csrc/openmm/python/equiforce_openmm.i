@@ -48,6 +48,24 @@ class EquiForce : public OpenMM::Force {
   bool usesPeriodicBoundaryConditions() const;
 
   %extend {
+    // (energy_std in kJ/mol, [force_std per covered particle in kJ/mol/nm]) of a committee model at
+    // the context's current positions; call it on the force that was added to the context's System.
+    PyObject* getUncertainty(OpenMM::Context& context) {
+      double energyStd = 0;
+      std::vector<double> forceStd;
+      PyThreadState* python = PyEval_SaveThread();  // torch's autograd engine must run without the GIL
+      try {
+        self->getUncertainty(context, energyStd, forceStd);
+      } catch (...) {
+        PyEval_RestoreThread(python);
+        throw;
+      }
+      PyEval_RestoreThread(python);
+      PyObject* perParticle = PyList_New(static_cast<Py_ssize_t>(forceStd.size()));
+      for (size_t i = 0; i < forceStd.size(); ++i)
+        PyList_SET_ITEM(perParticle, static_cast<Py_ssize_t>(i), PyFloat_FromDouble(forceStd[i]));
+      return Py_BuildValue("(dN)", energyStd, perParticle);
+    }
     static EquiForcePlugin::EquiForce& cast(OpenMM::Force& force) {
       return dynamic_cast<EquiForcePlugin::EquiForce&>(force);
     }

@@ -4,7 +4,8 @@ Forces against finite differences of the energy; invariance of the energy and eq
 forces under random rotations with reflection, translations and permutations; the virial against a
 finite strain; a periodic cell smaller than 2 r_max against its supercell; float32 against float64;
 and for models with those heads: dipoles rotate as R v, polarizabilities as R T R^T, charges are
-invariant (reflections included), and the charges sum to the model's total charge.
+invariant (reflections included), and the charges sum to the model's total charge; for committees,
+energy_std and force_std are invariant under rotations, reflections, translations and permutations.
 """
 import copy
 import warnings
@@ -121,7 +122,34 @@ def run_checks(module, meta, seed: int = 0) -> List[CheckResult]:
     outputs = set(meta.get("outputs", "").split())
     if outputs & {"dipole", "polarizability", "charges"}:
         results += _head_checks(module, outputs, pos, species, seed, float(meta.get("total_charge", 0.0)))
+    if "committee_size" in meta:
+        results += _committee_checks(module, pos, species, seed)
     return results
+
+
+def _committee_checks(module, pos, species, seed: int) -> List[CheckResult]:
+    """A committee's energy_std and per-atom force_std do not change under O(3) (with reflections),
+    translations and permutations (force_std permutes with the atoms)."""
+    from .committee import committee_spread
+
+    none_pbc, zero_cell = torch.zeros(3, dtype=torch.bool), torch.zeros(3, 3, dtype=torch.float64)
+
+    def spread(p, s):
+        out = module.compute_committee(p, s, zero_cell, none_pbc)
+        return committee_spread(out[5], out[6])
+
+    e_std, f_std = spread(pos, species)
+    scale = max(1e-3, float(f_std.max()))
+    perm = torch.randperm(len(pos), generator=torch.Generator().manual_seed(seed + 20))
+    worst = 0.0
+    for trial in range(4):
+        g = random_o3(improper=trial % 2 == 0, generator=torch.Generator().manual_seed(seed + 20 + trial))
+        moved = pos @ g.T + torch.tensor([0.7, -1.9, 3.3], dtype=pos.dtype) * trial
+        order = perm if trial % 2 else torch.arange(len(pos))
+        e2, f2 = spread(moved[order], species[order])
+        worst = max(worst, abs(float(e2 - e_std)) / max(1e-3, float(e_std)),
+                    float((f2 - f_std[order]).abs().max()) / scale)
+    return [CheckResult("committee spread invariant (O(3), translation, permutation)", worst, 1e-8)]
 
 
 def _head_checks(module, outputs, pos, species, seed: int, total_charge: float) -> List[CheckResult]:

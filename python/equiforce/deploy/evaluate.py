@@ -10,13 +10,16 @@ from ..data import read_structures
 def evaluate_file(module, meta, path, energy_key="energy", forces_key="forces", dipole_key=None,
                   polarizability_key=None) -> Dict[str, float]:
     """MAE and RMSE of energy (eV, per structure and per atom), forces (eV/A) and, for models with
-    those outputs and data with those labels, dipole (e A) and polarizability components; plus counts."""
+    those outputs and data with those labels, dipole (e A) and polarizability components; plus counts.
+    For a committee also the mean per-atom ``force_std`` and how well it ranks the atoms' actual force
+    errors (|F_pred - F_ref| per atom): Pearson and Spearman correlation."""
     lookup = {s: n for n, s in enumerate(meta["species"].split())}
     outputs = meta.get("outputs", "").split()
     for key, name in ((dipole_key, "dipole"), (polarizability_key, "polarizability")):
         if key and name not in outputs:
             raise ValueError(f"the model has no {name} output (its outputs: {outputs or ['energy', 'forces']})")
-    e_err, e_atom, f_err = [], [], []
+    e_err, e_atom, f_err, f_std = [], [], [], []
+    committee = "committee_size" in meta
     extra_err = {"dipole": [], "polarizability": []}
     for s in read_structures(path, energy_key=energy_key, forces_key=forces_key, dipole_key=dipole_key,
                              polarizability_key=polarizability_key):
@@ -24,7 +27,15 @@ def evaluate_file(module, meta, path, energy_key="energy", forces_key="forces", 
         if missing:
             raise ValueError(f"{path}: elements {missing} are unknown to the model ({meta['species']})")
         species = torch.tensor([lookup[x] for x in s.symbols])
-        e, _, f = module.compute(torch.tensor(s.positions), species, torch.tensor(s.cell), torch.tensor(s.pbc))[:3]
+        inputs = (torch.tensor(s.positions), species, torch.tensor(s.cell), torch.tensor(s.pbc))
+        if committee:
+            from .committee import committee_spread
+
+            out = module.compute_committee(*inputs)
+            e, f = out[0], out[2]
+            f_std.append(committee_spread(out[5], out[6])[1].double().numpy())
+        else:
+            e, _, f = module.compute(*inputs)[:3]
         if s.energy is not None:
             e_err.append(float(e) - s.energy)
             e_atom.append((float(e) - s.energy) / len(s))
@@ -42,4 +53,12 @@ def evaluate_file(module, meta, path, energy_key="energy", forces_key="forces", 
         if errs.size:
             out[f"{name}_mae"] = float(np.abs(errs).mean())
             out[f"{name}_rmse"] = float(np.sqrt((errs ** 2).mean()))
+    if f_std and f_err:
+        from scipy.stats import spearmanr
+
+        std = np.concatenate(f_std)
+        per_atom_error = np.linalg.norm(np.concatenate(f_err).reshape(-1, 3), axis=1)
+        out["force_std_mean"] = float(std.mean())
+        out["force_std_error_pearson"] = float(np.corrcoef(std, per_atom_error)[0, 1])
+        out["force_std_error_spearman"] = float(spearmanr(std, per_atom_error)[0])
     return out

@@ -46,18 +46,28 @@ def metadata_of(model: EquiForceModel) -> dict:
 FORMATS = ("torchscript", "aoti")
 
 
-def export(model_or_checkpoint, output: Union[str, Path], format: str = "torchscript") -> Path:
-    """Write ``output``: TorchScript (``.pt``) or an AOTInductor package (``format='aoti'``, ``.pt2``,
-    compiled for this machine's CPU); returns its path. Nothing is written over an existing file
-    until the new one is complete."""
-    if format not in FORMATS:
-        raise ValueError(f"export format must be one of {FORMATS}, got {format!r}")
+def _as_model(model_or_checkpoint) -> EquiForceModel:
     model = model_or_checkpoint if isinstance(model_or_checkpoint, EquiForceModel) else \
         model_from_checkpoint(model_or_checkpoint)
-    model = model.eval()
+    return model.eval()
+
+
+def export(model_or_checkpoint, output: Union[str, Path], format: str = "torchscript") -> Path:
+    """Write ``output``: TorchScript (``.pt``) or an AOTInductor package (``format='aoti'``, ``.pt2``,
+    compiled for this machine's CPU); returns its path. A list of two or more models or checkpoints
+    is exported as one committee (:mod:`.committee`: mean predictions plus their spread, TorchScript).
+    Nothing is written over an existing file until the new one is complete."""
+    if format not in FORMATS:
+        raise ValueError(f"export format must be one of {FORMATS}, got {format!r}")
+    output = Path(output)
+    if isinstance(model_or_checkpoint, (list, tuple)):
+        if len(model_or_checkpoint) == 1:
+            model_or_checkpoint = model_or_checkpoint[0]
+        else:
+            return _export_committee(list(model_or_checkpoint), output, format)
+    model = _as_model(model_or_checkpoint)
     meta = metadata_of(model)
     meta["export_format"] = format
-    output = Path(output)
     if format == "aoti" and output.suffix != ".pt2":
         raise ValueError(f"AOTInductor packages are named *.pt2, got {output}")
     tmp = output.with_name(output.stem + ".partial" + output.suffix)
@@ -69,8 +79,30 @@ def export(model_or_checkpoint, output: Union[str, Path], format: str = "torchsc
                              "long_range, dipole or polarizability heads as TorchScript (the default format)")
         export_aoti(model, tmp, meta)
     else:
-        scripted = torch.jit.script(DeployedPotential(model, meta))
-        scripted.save(str(tmp), _extra_files={"equiforce_metadata.txt": "\n".join(f"{k}={v}" for k, v in meta.items())})
+        _save_scripted(DeployedPotential(model, meta), meta, tmp)
+    tmp.replace(output)
+    return output
+
+
+def _save_scripted(module: torch.nn.Module, meta: dict, path: Path) -> None:
+    scripted = torch.jit.script(module)
+    scripted.save(str(path), _extra_files={"equiforce_metadata.txt": "\n".join(f"{k}={v}" for k, v in meta.items())})
+
+
+def _export_committee(members: list, output: Path, format: str) -> Path:
+    from .committee import CommitteePotential, check_members
+
+    if format != "torchscript":
+        raise ValueError("committees export as TorchScript only (leave out --format aoti)")
+    names = [m if not isinstance(m, EquiForceModel) else f"model {n + 1}" for n, m in enumerate(members)]
+    models = [_as_model(m) for m in members]
+    check_members(models, [str(n) for n in names])
+    meta = metadata_of(models[0])
+    meta.update(export_format=format, committee_size=str(len(models)),
+                outputs="energy forces virial energy_std force_std",
+                committee_members=" ".join(Path(str(n)).as_posix().replace(" ", "_") for n in names))
+    tmp = output.with_name(output.stem + ".partial" + output.suffix)
+    _save_scripted(CommitteePotential(models, meta), meta, tmp)
     tmp.replace(output)
     return output
 
@@ -142,10 +174,25 @@ class TorchScriptPotential(torch.nn.Module):
                 raise
             return getattr(inner, name)
 
-    def forward(self, *args):
+    def _plain(self, method: str, *args):
         with torch.jit.optimized_execution(False):
-            return self.module.forward(*args)
+            return getattr(self.module, method)(*args)
+
+    def forward(self, *args):
+        return self._plain("forward", *args)
 
     def compute(self, *args):
-        with torch.jit.optimized_execution(False):
-            return self.module.compute(*args)
+        return self._plain("compute", *args)
+
+    def properties(self, *args):
+        return self._plain("properties", *args)
+
+    # committees only (equiforce.deploy.committee)
+    def committee(self, *args):
+        return self._plain("committee", *args)
+
+    def compute_committee(self, *args):
+        return self._plain("compute_committee", *args)
+
+    def uncertainty(self, *args):
+        return self._plain("uncertainty", *args)

@@ -36,6 +36,22 @@ def edge_virials_per_atom(vec: torch.Tensor, g: torch.Tensor, edge_src: torch.Te
     return start.index_add(0, edge_src, half).index_add(0, edge_dst, half).reshape(-1, 3, 3)
 
 
+def layer_lists(layer_sizes: Optional[torch.Tensor], num_layers: int, num_local: int, num_nodes: int,
+                num_edges: int) -> Tuple[Optional[List[int]], Optional[List[int]]]:
+    """``layer_sizes [2, num_layers]`` (or None) as the model's per-layer node and edge counts, checked."""
+    if layer_sizes is None:
+        return None, None
+    sizes = layer_sizes.to(torch.long).cpu()
+    if sizes.dim() != 2 or sizes.shape[0] != 2 or sizes.shape[1] != num_layers:
+        raise ValueError("layer_sizes must have shape [2, num_layers]: nodes and edges per layer")
+    nodes: List[int] = sizes[0].tolist()
+    edges: List[int] = sizes[1].tolist()
+    if nodes[-1] < num_local or nodes[0] > num_nodes or edges[0] > num_edges:
+        raise ValueError("layer_sizes: the last layer must keep every local atom, and no layer more nodes "
+                         "or edges than given")
+    return nodes, edges
+
+
 class DeployedPotential(torch.nn.Module):
     species: List[str]
     r_max: float
@@ -66,16 +82,7 @@ class DeployedPotential(torch.nn.Module):
             raise ValueError("this model has long-range electrostatics, which need the whole periodic structure: "
                              "call compute(positions, species, cell, pbc) (in LAMMPS: run it on one MPI rank)")
         local = (torch.arange(positions.shape[0], device=positions.device) < num_local)
-        if layer_sizes is None:
-            return self.contract(positions, species, edge_src, edge_dst, edge_shift, local)
-        sizes = layer_sizes.to(torch.long).cpu()
-        if sizes.dim() != 2 or sizes.shape[0] != 2 or sizes.shape[1] != self.num_layers:
-            raise ValueError("layer_sizes must have shape [2, num_layers]: nodes and edges per layer")
-        nodes: List[int] = sizes[0].tolist()
-        edges: List[int] = sizes[1].tolist()
-        if nodes[-1] < num_local or nodes[0] > positions.shape[0] or edges[0] > edge_src.shape[0]:
-            raise ValueError("layer_sizes: the last layer must keep every local atom, and no layer more nodes "
-                             "or edges than given")
+        nodes, edges = layer_lists(layer_sizes, self.num_layers, num_local, positions.shape[0], edge_src.shape[0])
         return self.contract(positions, species, edge_src, edge_dst, edge_shift, local, nodes, edges)
 
     def contract(self, positions: torch.Tensor, species: torch.Tensor, edge_src: torch.Tensor,

@@ -15,8 +15,11 @@ class EquiForceCalculator(Calculator):
     and per-atom ``energies``, in eV and Angstrom; for models with those heads also ``dipole`` (e A,
     ``atoms.get_dipole_moment()``), ``polarizability`` (3 x 3, the training labels' unit;
     ``calc.get_property('polarizability', atoms)``) and ``charges`` (e, the learned charges of a
-    long-range model; ``atoms.get_charges()``). ``model`` is an :class:`EquiForceModel` or the path
-    of an exported model (``equiforce deploy``)."""
+    long-range model; ``atoms.get_charges()``). For a committee (``equiforce deploy A B C -o
+    committee.pt``) energy and forces are the members' means, and ``results`` also holds
+    ``energy_std`` (eV) and ``force_std`` (eV/A per atom: the norm of the per-component standard
+    deviation), e.g. ``calc.get_property('force_std', atoms)``. ``model`` is an
+    :class:`EquiForceModel` or the path of an exported model (``equiforce deploy``)."""
 
     implemented_properties = ["energy", "free_energy", "forces", "stress", "energies"]
 
@@ -31,7 +34,11 @@ class EquiForceCalculator(Calculator):
             self.deployed = self.deployed.to(self.device)
             self.species = meta["species"].split()
             extras = [name for name in meta.get("outputs", "").split() if name in _EXTRAS]
+            self.committee = "committee_size" in meta
+            if self.committee:
+                extras += ["energy_std", "force_std"]
         elif isinstance(model, EquiForceModel):
+            self.committee = False
             self.model = model.to(device).eval()
             self.species = list(model.species)
             extras = (["charges"] if model.long_range != "none" else []) + (["dipole"] if model.dipole else []) \
@@ -56,14 +63,21 @@ class EquiForceCalculator(Calculator):
         cell = torch.as_tensor(atoms.cell.array, device=self.device)
         want_stress = "stress" in properties and bool(atoms.pbc.all())
         if self.deployed is not None:
-            energy, atomic, forces, virial = self.deployed.compute(
-                positions, species, cell, torch.as_tensor(atoms.pbc, device=self.device))[:4]
+            pbc = torch.as_tensor(atoms.pbc, device=self.device)
+            if self.committee:
+                outputs = self.deployed.compute_committee(positions, species, cell, pbc)
+            else:
+                outputs = self.deployed.compute(positions, species, cell, pbc)
+            energy, atomic, forces, virial = outputs[:4]
             out = {"energy": energy, "energies": atomic, "forces": forces}
+            if self.committee:
+                from ..deploy.committee import committee_spread
+
+                out["energy_std"], out["force_std"] = committee_spread(outputs[5], outputs[6])
             if want_stress:
                 out["stress"] = -virial / abs(float(np.linalg.det(atoms.cell.array)))
-            if self.extras:
-                out.update(self.deployed.properties(positions, species, cell,
-                                                    torch.as_tensor(atoms.pbc, device=self.device)))
+            if set(self.extras) & set(_EXTRAS):
+                out.update(self.deployed.properties(positions, species, cell, pbc))
         else:
             out = evaluate(self.model, positions, species, cell, atoms.pbc.tolist(), forces=True, stress=want_stress)
         energy = float(out["energy"])
@@ -75,6 +89,8 @@ class EquiForceCalculator(Calculator):
         }
         for name in self.extras:
             self.results[name] = out[name].detach().cpu().numpy().astype(np.float64)
+        if "energy_std" in self.results:
+            self.results["energy_std"] = float(self.results["energy_std"])
         if want_stress:
             s = out["stress"].cpu().numpy().astype(np.float64)
             self.results["stress"] = np.array([s[0, 0], s[1, 1], s[2, 2], s[1, 2], s[0, 2], s[0, 1]])

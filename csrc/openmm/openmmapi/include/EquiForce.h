@@ -3,6 +3,7 @@
 // with its element; with periodic boundary conditions the box comes from the context every step.
 #pragma once
 
+#include "openmm/Context.h"
 #include "openmm/Force.h"
 
 #include <string>
@@ -26,6 +27,12 @@ class EquiForce : public OpenMM::Force {
 
   void setUsesPeriodicBoundaryConditions(bool periodic) { periodic_ = periodic; }
   bool usesPeriodicBoundaryConditions() const override { return periodic_; }
+
+  // For a committee model (`equiforce deploy A B C -o committee.pt`): the members' spread at the
+  // context's current positions (one evaluation): energyStd in kJ/mol, and forceStd in kJ/mol/nm, one
+  // per covered particle in addParticle order (the norm of the per-component standard deviation).
+  // Call it on the force object that was added to the context's System. Throws for a single model.
+  void getUncertainty(OpenMM::Context& context, double& energyStd, std::vector<double>& forceStd);
 
  protected:
   OpenMM::ForceImpl* createImpl() const override;

@@ -21,6 +21,7 @@ class EquiForceImpl : public OpenMM::ForceImpl {
                              int groups) override;
   std::map<std::string, double> getDefaultParameters() override { return {}; }
   std::vector<std::string> getKernelNames() override;
+  void getUncertainty(OpenMM::ContextImpl& context, double& energyStd, std::vector<double>& forceStd);
 
  private:
   const EquiForce& owner_;

@@ -8,6 +8,7 @@
 #include "openmm/System.h"
 
 #include <string>
+#include <vector>
 
 namespace OpenMM {
 class ContextImpl;
@@ -24,6 +25,8 @@ class CalcEquiForceKernel : public OpenMM::KernelImpl {
   virtual void initialize(const OpenMM::System& system, const EquiForce& force) = 0;
   // Adds the model's forces to the context's and returns its energy (kJ/mol).
   virtual double execute(OpenMM::ContextImpl& context, bool includeForces, bool includeEnergy) = 0;
+  // A committee's spread at the current positions (EquiForce::getUncertainty), in OpenMM's units.
+  virtual void uncertainty(OpenMM::ContextImpl& context, double& energyStd, std::vector<double>& forceStd) = 0;
 };
 
 }  // namespace EquiForcePlugin

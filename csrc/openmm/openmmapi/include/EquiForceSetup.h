@@ -12,6 +12,7 @@
 
 namespace equiforce::runtime {
 class Model;
+struct Outputs;
 }
 
 namespace EquiForcePlugin {
@@ -26,5 +27,10 @@ constexpr double kKJPerMolPerEv = 96.48533212331002;
 std::unique_ptr<equiforce::runtime::Model> loadEquiForceModel(const OpenMM::System& system, const EquiForce& force,
                                                               const std::string& device, std::vector<int>& particles,
                                                               std::vector<int64_t>& species);
+
+// A committee's spread from one evaluation, in kJ/mol and kJ/mol/nm; throws OpenMM::OpenMMException
+// for a single model (no member outputs).
+void committeeSpread(const equiforce::runtime::Outputs& out, const std::string& modelPath, double& energyStd,
+                     std::vector<double>& forceStd);
 
 }  // namespace EquiForcePlugin

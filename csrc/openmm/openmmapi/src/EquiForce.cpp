@@ -31,6 +31,14 @@ std::string EquiForce::getParticleElement(int index) const {
 
 OpenMM::ForceImpl* EquiForce::createImpl() const { return new EquiForceImpl(*this); }
 
+void EquiForce::getUncertainty(OpenMM::Context& context, double& energyStd, std::vector<double>& forceStd) {
+  dynamic_cast<EquiForceImpl&>(getImplInContext(context)).getUncertainty(getContextImpl(context), energyStd, forceStd);
+}
+
+void EquiForceImpl::getUncertainty(OpenMM::ContextImpl& context, double& energyStd, std::vector<double>& forceStd) {
+  kernel_.getAs<CalcEquiForceKernel>().uncertainty(context, energyStd, forceStd);
+}
+
 void EquiForceImpl::initialize(OpenMM::ContextImpl& context) {
   kernel_ = context.getPlatform().createKernel(CalcEquiForceKernel::Name(), context);
   kernel_.getAs<CalcEquiForceKernel>().initialize(context.getSystem(), owner_);

@@ -41,3 +41,15 @@ std::unique_ptr<equiforce::runtime::Model> EquiForcePlugin::loadEquiForceModel(
   }
   return model;
 }
+
+void EquiForcePlugin::committeeSpread(const equiforce::runtime::Outputs& out, const std::string& modelPath,
+                                      double& energyStd, std::vector<double>& forceStd) {
+  if (!out.member_forces.defined())
+    throw OpenMMException("EquiForce.getUncertainty: model '" + modelPath + "' is a single model; the uncertainty "
+                          "is the spread of a committee: equiforce deploy CKPT1 CKPT2 CKPT3 -o committee.pt");
+  energyStd = equiforce::runtime::energy_spread(out.member_energies) * kKJPerMolPerEv;
+  const auto spread = (equiforce::runtime::force_spread(out.member_forces) * (kKJPerMolPerEv * kAngstromPerNm))
+                          .to(torch::kCPU)
+                          .contiguous();
+  forceStd.assign(spread.data_ptr<double>(), spread.data_ptr<double>() + spread.numel());
+}

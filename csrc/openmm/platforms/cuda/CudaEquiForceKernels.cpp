@@ -30,13 +30,12 @@ void CudaCalcEquiForceKernel::initialize(const OpenMM::System& system, const Equ
   particles_ = torch::tensor(std::vector<int64_t>(particles.begin(), particles.end())).to(device);
   species_ = torch::tensor(species).to(device);
   periodic_ = force.usesPeriodicBoundaryConditions();
+  modelPath_ = force.getModelPath();
 }
 
-double CudaCalcEquiForceKernel::execute(OpenMM::ContextImpl& context, bool includeForces, bool includeEnergy) {
-  OpenMM::ContextSelector selector(cu_);
+equiforce::runtime::Outputs CudaCalcEquiForceKernel::evaluate(OpenMM::ContextImpl& context, torch::Tensor& slot) {
   const int index = cu_.getDeviceIndex();
   const torch::Device device(torch::kCUDA, index);
-  c10::cuda::CUDAStreamGuard stream(c10::cuda::getStreamFromExternal(cu_.getCurrentStream(), index));
   const int64_t natoms = cu_.getNumAtoms(), padded = cu_.getPaddedNumAtoms();
   const auto real = torch::TensorOptions().device(device).dtype(cu_.getUseDoublePrecision() ? torch::kFloat64
                                                                                               : torch::kFloat32);
@@ -52,7 +51,7 @@ double CudaCalcEquiForceKernel::execute(OpenMM::ContextImpl& context, bool inclu
                                 torch::TensorOptions().device(device).dtype(torch::kInt32))
                    .slice(0, 0, natoms)
                    .to(torch::kInt64);
-  auto slot = torch::empty({natoms}, order.options()).index_copy_(0, order, torch::arange(natoms, order.options()));
+  slot = torch::empty({natoms}, order.options()).index_copy_(0, order, torch::arange(natoms, order.options()));
   auto pos = xyz.index_select(0, slot.index_select(0, particles_)) * kAngstromPerNm;
 
   auto box = torch::zeros({3, 3}, torch::kFloat64);
@@ -75,6 +74,26 @@ double CudaCalcEquiForceKernel::execute(OpenMM::ContextImpl& context, bool inclu
   } catch (const std::exception& e) {
     throw OpenMMException(std::string("EquiForce: evaluating the model on CUDA failed: ") + e.what());
   }
+  return out;
+}
+
+void CudaCalcEquiForceKernel::uncertainty(OpenMM::ContextImpl& context, double& energyStd,
+                                          std::vector<double>& forceStd) {
+  OpenMM::ContextSelector selector(cu_);
+  const int index = cu_.getDeviceIndex();
+  c10::cuda::CUDAStreamGuard stream(c10::cuda::getStreamFromExternal(cu_.getCurrentStream(), index));
+  torch::Tensor slot;
+  committeeSpread(evaluate(context, slot), modelPath_, energyStd, forceStd);
+}
+
+double CudaCalcEquiForceKernel::execute(OpenMM::ContextImpl& context, bool includeForces, bool includeEnergy) {
+  OpenMM::ContextSelector selector(cu_);
+  const int index = cu_.getDeviceIndex();
+  const torch::Device device(torch::kCUDA, index);
+  c10::cuda::CUDAStreamGuard stream(c10::cuda::getStreamFromExternal(cu_.getCurrentStream(), index));
+  const int64_t padded = cu_.getPaddedNumAtoms();
+  torch::Tensor slot;
+  const auto out = evaluate(context, slot);
   if (includeForces) {
     // OpenMM's force buffer: 64-bit fixed point (2^32 per kJ/mol/nm), x, y, z blocks of paddedNumAtoms
     auto buffer = torch::from_blob(reinterpret_cast<void*>(cu_.getLongForceBuffer().getDevicePointer()), {3, padded},

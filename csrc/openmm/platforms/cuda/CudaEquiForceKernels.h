@@ -17,6 +17,7 @@ class CudaContext;
 }
 namespace equiforce::runtime {
 class Model;
+struct Outputs;
 }
 
 namespace EquiForcePlugin {
@@ -27,12 +28,18 @@ class CudaCalcEquiForceKernel : public CalcEquiForceKernel {
   ~CudaCalcEquiForceKernel() override;
   void initialize(const OpenMM::System& system, const EquiForce& force) override;
   double execute(OpenMM::ContextImpl& context, bool includeForces, bool includeEnergy) override;
+  void uncertainty(OpenMM::ContextImpl& context, double& energyStd, std::vector<double>& forceStd) override;
 
  private:
+  // The model at the context's positions; `slot` receives each System atom's row in the context's
+  // (sorted) arrays. Runs on the context's stream (the caller holds the context selector).
+  equiforce::runtime::Outputs evaluate(OpenMM::ContextImpl& context, torch::Tensor& slot);
+
   OpenMM::CudaContext& cu_;
   std::unique_ptr<equiforce::runtime::Model> model_;
   torch::Tensor particles_, species_;  // on the context's device
   bool periodic_ = false;
+  std::string modelPath_;
 };
 
 class CudaEquiForceKernelFactory : public OpenMM::KernelFactory {

@@ -35,10 +35,11 @@ ReferenceCalcEquiForceKernel::~ReferenceCalcEquiForceKernel() = default;
 
 void ReferenceCalcEquiForceKernel::initialize(const OpenMM::System& system, const EquiForce& force) {
   model_ = loadEquiForceModel(system, force, "cpu", particles_, species_);
+  modelPath_ = force.getModelPath();
   periodic_ = force.usesPeriodicBoundaryConditions();
 }
 
-double ReferenceCalcEquiForceKernel::execute(OpenMM::ContextImpl& context, bool includeForces, bool includeEnergy) {
+equiforce::runtime::Outputs ReferenceCalcEquiForceKernel::evaluate(OpenMM::ContextImpl& context) {
   const std::vector<Vec3>& pos = extractPositions(context);
   const int64_t n = static_cast<int64_t>(particles_.size());
   positions_.resize(3 * n);
@@ -70,6 +71,17 @@ double ReferenceCalcEquiForceKernel::execute(OpenMM::ContextImpl& context, bool 
   } catch (const std::exception& e) {
     throw OpenMMException(std::string("EquiForce: evaluating the model failed: ") + e.what());
   }
+  return out;
+}
+
+void ReferenceCalcEquiForceKernel::uncertainty(OpenMM::ContextImpl& context, double& energyStd,
+                                               std::vector<double>& forceStd) {
+  committeeSpread(evaluate(context), modelPath_, energyStd, forceStd);
+}
+
+double ReferenceCalcEquiForceKernel::execute(OpenMM::ContextImpl& context, bool includeForces, bool includeEnergy) {
+  const auto out = evaluate(context);
+  const int64_t n = static_cast<int64_t>(particles_.size());
   if (includeForces) {
     const auto forces = out.forces.to(torch::kCPU, torch::kFloat64).contiguous();
     const double* fk = forces.data_ptr<double>();

@@ -11,6 +11,7 @@
 
 namespace equiforce::runtime {
 class Model;
+struct Outputs;
 }
 
 namespace EquiForcePlugin {
@@ -21,13 +22,17 @@ class ReferenceCalcEquiForceKernel : public CalcEquiForceKernel {
   ~ReferenceCalcEquiForceKernel() override;
   void initialize(const OpenMM::System& system, const EquiForce& force) override;
   double execute(OpenMM::ContextImpl& context, bool includeForces, bool includeEnergy) override;
+  void uncertainty(OpenMM::ContextImpl& context, double& energyStd, std::vector<double>& forceStd) override;
 
  private:
+  equiforce::runtime::Outputs evaluate(OpenMM::ContextImpl& context);
+
   std::unique_ptr<equiforce::runtime::Model> model_;
   std::vector<int> particles_;
   std::vector<int64_t> species_;
   std::vector<double> positions_;
   bool periodic_ = false;
+  std::string modelPath_;
 };
 
 class ReferenceEquiForceKernelFactory : public OpenMM::KernelFactory {
