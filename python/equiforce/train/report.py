@@ -2,7 +2,7 @@
 import sys
 import time
 from pathlib import Path
-from typing import Dict, Optional, Tuple
+from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -70,6 +70,33 @@ def parity_plots(sets: Dict[str, Dict[str, Tuple[np.ndarray, np.ndarray]]], path
         ax.set_xlabel(f"reference {label}")
         ax.set_ylabel(f"predicted {label}")
         ax.legend(loc="upper left", fontsize=8)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def line_plot(path: Path, series: Sequence[Tuple[str, Sequence[float], Sequence[float], str]], xlabel: str,
+              ylabel: str, title: str, log: bool = False) -> Optional[Path]:
+    """One PNG of curves ``(label, x, y, matplotlib format)`` (learning curves and the like);
+    ``log``: both axes logarithmic."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib is not installed: no plot (pip install matplotlib)", file=sys.stderr)
+        return None
+    fig, ax = plt.subplots(figsize=(6, 4.5))
+    for label, x, y, style in series:
+        (ax.loglog if log else ax.plot)(x, y, style, label=label)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
     fig.tight_layout()
     path = Path(path)
     fig.savefig(path, dpi=120)
