@@ -2,6 +2,9 @@
 
     python examples/active_learning.py                    # ~25 min on one core; writes
                                                           # benchmarks/results/active_learning.{json,png}
+    python examples/active_learning.py --seed 1 --out benchmarks/results/active_learning_seed1
+    python examples/active_learning.py --plot benchmarks/results/active_learning{,_seed1}.json \
+        --out benchmarks/results/active_learning_seeds        # both seeds in one plot
 
 Both strategies start from the same 20 ethanol geometries (examples/data/ethanol/train.xyz, relabelled
 with GFN2-xTB through tblite) and run 5 rounds of
@@ -106,15 +109,24 @@ def score(committee: Path, test_file: Path) -> dict:
     return {"forces_mae_meV_per_A": 1e3 * metrics["forces_mae"], "energy_mae_meV": 1e3 * metrics["energy_mae"]}
 
 
-def plot(results: dict, path: Path) -> None:
+def plot(runs: list, path: Path) -> None:
+    """Force MAE against labelled frames, each strategy averaged over the runs (one per seed; each
+    seed also drawn thin)."""
     from equiforce.train.report import line_plot
 
     names = {"uncertainty": "committee force_std (equiforce select)", "random": "random frames"}
-    series = [(names[strategy], [r["labelled"] for r in rounds], [r["forces_mae_meV_per_A"] for r in rounds],
-               "o-" if strategy == "uncertainty" else "s--") for strategy, rounds in results["strategies"].items()]
+    series = []
+    for strategy, color in (("uncertainty", "C0"), ("random", "C1")):
+        labelled = [r["labelled"] for r in runs[0]["strategies"][strategy]]
+        errors = np.array([[r["forces_mae_meV_per_A"] for r in run["strategies"][strategy]] for run in runs])
+        label = names[strategy] + (f", mean of {len(runs)} seeds" if len(runs) > 1 else "")
+        series.append((label, labelled, errors.mean(0), f"{color}o-" if strategy == "uncertainty" else f"{color}s--"))
+        if len(runs) > 1:
+            series += [(f"_seed {run['settings']['seed']}", labelled, e, f"{color}:") for run, e in zip(runs, errors)]
+    settings = runs[0]["settings"]
     line_plot(path, series, "labelled frames (GFN2-xTB)", "force MAE on ethanol test_MD, xTB labels (meV/A)",
-              f"Active learning: {results['settings']['start']} start frames + {results['settings']['rounds']} "
-              f"rounds of {results['settings']['per_round']}")
+              f"Active learning: {settings['start']} start frames + {settings['rounds']} rounds of "
+              f"{settings['per_round']}" + (" (dotted: each seed)" if len(runs) > 1 else ""))
 
 
 def main() -> int:
@@ -136,7 +148,12 @@ def main() -> int:
     parser.add_argument("--test-file", default=str(TEST), help="geometries to score on (labelled with xTB here)")
     parser.add_argument("--work", default=str(ROOT / "runs" / "active_learning"))
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "active_learning"))
+    parser.add_argument("--plot", nargs="+", metavar="JSON", help="only draw OUT.png from these results (the "
+                        "runs of several seeds: their mean and each one)")
     args = parser.parse_args()
+    if args.plot:
+        plot([json.loads(Path(p).read_text()) for p in args.plot], Path(args.out).with_suffix(".png"))
+        return 0
 
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
@@ -181,7 +198,7 @@ def main() -> int:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps(results, indent=2))
-    plot(results, out.with_suffix(".png"))
+    plot([results], out.with_suffix(".png"))
     print(f"wrote {out.with_suffix('.json')} and {out.with_suffix('.png')} ({time.perf_counter() - t0:.0f} s)")
     return 0
 
