@@ -46,20 +46,13 @@ template <typename T, typename Par>
 void tp_forward_cpu(const kernels::TpDescriptor<T>& d, int64_t batch, const T* x1, const T* x2, const T* w,
                     bool per_sample_weights, T* out, Par&& par) {
   par(batch, kTpGrain, [&](int64_t begin, int64_t end) {
-    std::vector<T> buffer(d.dim1 + d.dim2 + 2 * d.dim_out + d.scratch);
+    std::vector<T> buffer(d.dim1 + d.dim2 + d.dim_out + d.scratch);
     T* a = buffer.data();
     T* b = a + d.dim1;
     T* o = b + d.dim2;
-    T* o_mul_ir = o + d.dim_out;
-    T* scratch = o_mul_ir + d.dim_out;
-    for (int64_t s = begin; s < end; ++s) {
-      kernels::to_ir_mul(d.seg1, d.num_seg1, x1 + s * d.dim1, a);
-      kernels::to_ir_mul(d.seg2, d.num_seg2, x2 + s * d.dim2, b);
-      for (int64_t k = 0; k < d.dim_out; ++k) o[k] = T(0);
-      const T* ws = w ? (per_sample_weights ? w + s * d.weight_numel : w) : nullptr;
-      kernels::tp_forward_sample(d, a, b, ws, o, scratch);
-      kernels::to_mul_ir(d.seg_out, d.num_seg_out, o, out + s * d.dim_out);
-    }
+    T* scratch = o + d.dim_out;
+    for (int64_t s = begin; s < end; ++s)
+      kernels::tp_forward_mul_ir(d, s, x1, x2, w, per_sample_weights, out, a, b, o, scratch);
   });
 }
 

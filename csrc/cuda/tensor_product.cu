@@ -49,14 +49,7 @@ __global__ void tp_forward_kernel(kernels::TpDescriptor<T> d, int64_t n, const T
   T* b = a + d.dim1;
   T* o = b + d.dim2;
   T* scratch = o + d.dim_out;
-  EF_CUDA_FOR(s, n) {
-    kernels::to_ir_mul(d.seg1, d.num_seg1, x1 + s * d.dim1, a);
-    kernels::to_ir_mul(d.seg2, d.num_seg2, x2 + s * d.dim2, b);
-    for (int64_t k = 0; k < d.dim_out; ++k) o[k] = T(0);
-    const T* ws = w ? (per_sample ? w + s * d.weight_numel : w) : nullptr;
-    kernels::tp_forward_sample(d, a, b, ws, o, scratch);
-    kernels::to_mul_ir(d.seg_out, d.num_seg_out, o, out + s * d.dim_out);
-  }
+  EF_CUDA_FOR(s, n) { kernels::tp_forward_mul_ir(d, s, x1, x2, w, per_sample, out, a, b, o, scratch); }
 }
 
 // Weight gradients: row s of gw (per sample) or the slot's own accumulator (shared; summed after).

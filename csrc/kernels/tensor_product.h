@@ -144,6 +144,19 @@ EF_HOST_DEVICE void tp_forward_sample(const TpDescriptor<T>& d, const T* a_all, 
   }
 }
 
+// Sample s of a batch in e3nn's mul_ir layout: out[s] = TP(x1[s], x2[s]; w or w[s]), through the
+// ir_mul buffers a [dim1], b [dim2], o [dim_out] and scratch. The body of the CPU loop and the CUDA kernel.
+template <typename T>
+EF_HOST_DEVICE void tp_forward_mul_ir(const TpDescriptor<T>& d, int64_t s, const T* x1, const T* x2, const T* w,
+                                      bool per_sample_weights, T* out, T* a, T* b, T* o, T* scratch) {
+  to_ir_mul(d.seg1, d.num_seg1, x1 + s * d.dim1, a);
+  to_ir_mul(d.seg2, d.num_seg2, x2 + s * d.dim2, b);
+  for (int64_t k = 0; k < d.dim_out; ++k) o[k] = T(0);
+  const T* ws = w ? (per_sample_weights ? w + s * d.weight_numel : w) : nullptr;
+  tp_forward_sample(d, a, b, ws, o, scratch);
+  to_mul_ir(d.seg_out, d.num_seg_out, o, out + s * d.dim_out);
+}
+
 // Reverse of tp_forward_sample for one sample: accumulates into ga, gb (ir_mul) and gw (this
 // sample's weight-gradient row, or null when not wanted), given go = d loss / d out (ir_mul).
 template <typename T>
