@@ -10,15 +10,10 @@ from .potential import FORMAT_VERSION, DeployedPotential
 
 
 def model_from_checkpoint(path: Union[str, Path], use_ema: bool = True) -> EquiForceModel:
-    if not Path(path).exists():
-        raise FileNotFoundError(f"checkpoint {path} does not exist")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as exc:  # pickle/zip errors of foreign or truncated files
-        raise ValueError(f"{path} is not an equiforce training checkpoint ({exc.__class__.__name__}); "
-                         "train one with `equiforce train`") from exc
-    if not isinstance(state, dict) or state.get("format") != "equiforce-checkpoint":
-        raise ValueError(f"{path} is not an equiforce training checkpoint (train one with `equiforce train`)")
+    """The trained model (EMA weights by default) of a checkpoint, read without unpickling objects."""
+    from ..train.checkpoint import load_checkpoint
+
+    state = load_checkpoint(path)
     model = EquiForceModel.from_config(state["model_config"])
     model.load_state_dict(state["ema"] if use_ema else state["model"])
     return model

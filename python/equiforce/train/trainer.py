@@ -38,6 +38,7 @@ import torch
 
 from ..data import build_graph, collate, predict, read_structures, split
 from ..model import EquiForceModel
+from .checkpoint import FORMAT as CHECKPOINT_FORMAT, load_checkpoint, save_checkpoint
 from .fitting import average_num_neighbors, fit_energy_shift_and_scale
 from .report import ProgressBar
 
@@ -278,21 +279,17 @@ class Trainer:
 
     # ---- checkpoints ------------------------------------------------------------------------
     def checkpoint(self) -> Dict:
-        return {"format": "equiforce-checkpoint", "version": 1, "config": self.config,
+        return {"format": CHECKPOINT_FORMAT, "version": 1, "config": self.config,
                 "model_config": self.model_config, "model": self.model.state_dict(), "ema": self.ema,
                 "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
                 "epoch": self.epoch, "best": self.best, "stale": self.stale, "minutes": self.minutes,
                 "torch_rng": torch.get_rng_state()}
 
     def _save(self, path: Path) -> None:
-        tmp = path.with_suffix(".tmp")
-        torch.save(self.checkpoint(), tmp)
-        tmp.replace(path)  # never leave a half-written checkpoint behind
+        save_checkpoint(self.checkpoint(), path)
 
     def _resume(self, path: Path) -> None:
-        state = torch.load(path, map_location="cpu", weights_only=False)
-        if state.get("format") != "equiforce-checkpoint":
-            raise ValueError(f"{path} is not an equiforce checkpoint")
+        state = load_checkpoint(path)
         self.model.load_state_dict(state["model"])
         self.ema = state["ema"]
         self.optimizer.load_state_dict(state["optimizer"])

@@ -1,0 +1,66 @@
+"""Training checkpoints as plain data, read without executing a pickle.
+
+A checkpoint is a dict of tensors, strings, numbers, booleans, None and lists/tuples/dicts of those
+(the model and EMA state dicts, the optimizer's and scheduler's, the config, the RNG state). It is
+written with ``torch.save`` and read with ``torch.load(..., weights_only=True)``: torch's restricted
+unpickler, whose allow-list is exactly these types (``ALLOWED_GLOBALS`` adds none), so a file that
+holds any other Python object — code to run included — is refused before anything in it runs.
+"""
+import re
+from pathlib import Path
+from typing import Any, Dict, Union
+
+import torch
+
+FORMAT = "equiforce-checkpoint"
+ALLOWED_GLOBALS: list = []  # beyond torch's weights_only set (tensors, containers, primitives)
+_PLAIN = (str, int, float, bool, type(None), torch.Tensor)
+
+
+def _check_plain(value: Any, where: str) -> None:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, (str, int)):
+                raise TypeError(f"checkpoint key {where}[{key!r}] is a {type(key).__name__}; use str or int keys")
+            _check_plain(item, f"{where}[{key!r}]")
+    elif isinstance(value, (list, tuple)):
+        for n, item in enumerate(value):
+            _check_plain(item, f"{where}[{n}]")
+    elif not isinstance(value, _PLAIN):
+        raise TypeError(f"checkpoint entry {where} is a {type(value).__name__}; checkpoints hold tensors, numbers, "
+                        "strings and containers only (they are read without unpickling objects)")
+
+
+def save_checkpoint(state: Dict[str, Any], path: Union[str, Path]) -> Path:
+    """Write ``state`` (plain data only, checked) to ``path`` atomically: nothing is left half-written."""
+    _check_plain(state, "state")
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(state, tmp)
+    tmp.replace(path)
+    return path
+
+
+def load_checkpoint(path: Union[str, Path]) -> Dict[str, Any]:
+    """Read an equiforce training checkpoint without executing any pickled code. Raises
+    FileNotFoundError, or ValueError saying what the file is not."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"checkpoint {path} does not exist")
+    try:
+        with torch.serialization.safe_globals(ALLOWED_GLOBALS):
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        text = str(exc)
+        found = re.search(r"GLOBAL ([\w.]+)", text)  # the restricted unpickler met an object
+        if found:
+            raise ValueError(f"{path} holds Python objects other than tensors and plain containers (e.g. "
+                             f"{found.group(1)}); equiforce reads checkpoints without unpickling "
+                             "objects, so it refuses this file. If it is your own equiforce checkpoint from an "
+                             "older version, train again with `equiforce train` (or convert its state dicts to "
+                             "plain tensors yourself)") from None
+        raise ValueError(f"{path} is not an equiforce training checkpoint ({exc.__class__.__name__}: "
+                         f"{text.splitlines()[0] if text else ''}); train one with `equiforce train`") from None
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise ValueError(f"{path} is not an equiforce training checkpoint (train one with `equiforce train`)")
+    return state
