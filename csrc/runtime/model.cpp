@@ -3,6 +3,7 @@
 #include <torch/csrc/inductor/aoti_package/model_package_loader.h>
 #include <torch/csrc/jit/python/update_graph_executor_opt.h>
 
+#include <cstdio>
 #include <filesystem>
 #include <sstream>
 #include <stdexcept>
@@ -46,7 +47,79 @@ class PlainExecution {
   bool saved_;
 };
 
+std::string format_distance(double d) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.4g", d);
+  return text;
+}
+
+// Row of the first non-finite entry of x [rows, cols], or -1.
+int64_t first_non_finite_row(const at::Tensor& x) {
+  const auto bad = at::logical_not(at::isfinite(x)).reshape({x.size(0), -1}).any(1);
+  if (!bad.any().item<bool>()) return -1;
+  return bad.nonzero().select(1, 0)[0].item<int64_t>();
+}
+
+void check_positions(const at::Tensor& positions) {
+  const int64_t row = first_non_finite_row(positions);
+  if (row >= 0)
+    throw InputError(InputError::Kind::NonFinite, "equiforce: positions[" + std::to_string(row) +
+                     "] is not finite (NaN or inf); check the structure (in MD: the trajectory blew up earlier)", row);
+}
+
+[[noreturn]] void throw_close_atoms(int64_t i, int64_t j, double distance) {
+  const std::string what = i == j ? "atom " + std::to_string(i) + " is " + format_distance(distance) +
+                                        " A from its own periodic image (the cell is far too small)"
+                                  : "atoms " + std::to_string(i) + " and " + std::to_string(j) + " are " +
+                                        format_distance(distance) + " A apart";
+  throw InputError(InputError::Kind::CloseAtoms, "equiforce: " + what + ", closer than " +
+                   format_distance(kMinDistance) + " A: overlapping atoms; check the structure", i, j, distance);
+}
+
 }  // namespace
+
+void check_edges(const at::Tensor& positions, const at::Tensor& edge_src, const at::Tensor& edge_dst,
+                 const at::Tensor& edge_shift) {
+  check_positions(positions);
+  if (edge_src.numel() == 0) return;
+  const auto pos = positions.to(at::kDouble);
+  const auto shift = edge_shift.to(pos.device(), at::kDouble);
+  if (first_non_finite_row(shift) >= 0)
+    throw InputError(InputError::Kind::NonFinite, "equiforce: an edge shift is not finite (NaN or inf): the "
+                     "host's cell or periodic images are broken");
+  const auto src = edge_src.to(pos.device(), at::kLong), dst = edge_dst.to(pos.device(), at::kLong);
+  const auto r = (pos.index_select(0, src) - pos.index_select(0, dst) + shift).norm(2, 1);
+  const auto closest = r.argmin().item<int64_t>();
+  const double distance = r[closest].item<double>();
+  if (distance < kMinDistance) throw_close_atoms(dst[closest].item<int64_t>(), src[closest].item<int64_t>(), distance);
+}
+
+void check_structure(const at::Tensor& positions, const at::Tensor& cell, const at::Tensor& pbc) {
+  check_positions(positions);
+  if (first_non_finite_row(cell.reshape({3, 3})) >= 0)
+    throw InputError(InputError::Kind::NonFinite, "equiforce: the cell is not finite (NaN or inf)");
+  static auto neighbor_list =
+      c10::Dispatcher::singleton()
+          .findSchemaOrThrow("equiforce::neighbor_list", "")
+          .typed<std::tuple<at::Tensor, at::Tensor, at::Tensor>(const at::Tensor&, const at::Tensor&,
+                                                                const at::Tensor&, double, bool)>();
+  const auto pos = positions.to(at::kDouble).contiguous();
+  at::Tensor i, j, shift;
+  try {
+    std::tie(i, j, shift) = neighbor_list.call(pos, cell.to(pos.device(), at::kDouble).reshape({3, 3}).contiguous(),
+                                               pbc.to(pos.device(), at::kBool), kMinDistance, false);
+  } catch (const c10::Error& e) {
+    std::string message = e.what_without_backtrace();
+    const std::string prefix = "equiforce::neighbor_list: ";
+    if (message.rfind(prefix, 0) == 0) message = message.substr(prefix.size());
+    throw InputError(InputError::Kind::BadCell, "equiforce: " + message.substr(0, message.find('\n')));
+  }
+  if (i.numel() == 0) return;
+  const auto box = cell.to(pos.device(), at::kDouble).reshape({3, 3});
+  const auto r = (pos.index_select(0, j) - pos.index_select(0, i) + shift.to(at::kDouble).matmul(box)).norm(2, 1);
+  const auto closest = r.argmin().item<int64_t>();
+  throw_close_atoms(i[closest].item<int64_t>(), j[closest].item<int64_t>(), r[closest].item<double>());
+}
 
 Model::Model(const std::string& path, const std::string& device) : device_(device) {
   (void)equiforce_ops_library_version();  // the ops the model calls are registered by now
@@ -127,6 +200,7 @@ int64_t Model::species_index(const std::string& element) const {
 Outputs Model::compute(const at::Tensor& positions, const at::Tensor& species, const at::Tensor& edge_src,
                        const at::Tensor& edge_dst, const at::Tensor& edge_shift, int64_t num_local,
                        const at::Tensor& layer_sizes) {
+  check_edges(positions, edge_src, edge_dst, edge_shift);
   if (aoti_) return run_aoti(positions, species, edge_src, edge_dst, edge_shift, num_local);
   PlainExecution plain;
   std::vector<c10::IValue> inputs{positions.to(device_), species.to(device_), edge_src.to(device_),
@@ -138,6 +212,7 @@ Outputs Model::compute(const at::Tensor& positions, const at::Tensor& species, c
 
 Outputs Model::compute(const at::Tensor& positions, const at::Tensor& species, const at::Tensor& cell,
                        const at::Tensor& pbc) {
+  check_structure(positions, cell, pbc);
   if (!aoti_) {
     PlainExecution plain;
     return unpack(module_.get_method(committee_size_ > 0 ? "compute_committee" : "compute")(

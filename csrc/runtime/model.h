@@ -8,6 +8,7 @@
 
 #include <map>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -16,6 +17,33 @@ class AOTIModelPackageLoader;
 }
 
 namespace equiforce::runtime {
+
+// Atoms closer than this (Angstrom) are refused: at zero distance the edge direction is undefined
+// (NaN energies and forces), and well before it a model is far outside anything it was trained on.
+constexpr double kMinDistance = 0.1;
+
+// Input that no model can evaluate, found before the model runs. `what()` is one line in terms of
+// the indices of the positions passed; hosts with their own numbering (LAMMPS atom IDs, OpenMM
+// particle indices) catch it and report i, j in theirs.
+struct InputError : std::runtime_error {
+  enum class Kind {
+    NonFinite,   // positions[i] (or, with i = -1, the cell or an edge shift) holds NaN or inf
+    CloseAtoms,  // atoms i and j are `distance` apart, closer than kMinDistance (i == j: its own image)
+    BadCell,     // a periodic cell without three (or as many as periodic directions) independent vectors
+  };
+  InputError(Kind kind, const std::string& message, int64_t i = -1, int64_t j = -1, double distance = 0)
+      : std::runtime_error(message), kind(kind), i(i), j(j), distance(distance) {}
+  Kind kind;
+  int64_t i = -1, j = -1;
+  double distance = 0;
+};
+
+// The checks Model::compute runs before the model: finite positions (and cell / edge shifts) and no
+// two atoms closer than kMinDistance — over the given edges, or over the periodic structure (its
+// cell vectors checked too). Throw InputError.
+void check_edges(const at::Tensor& positions, const at::Tensor& edge_src, const at::Tensor& edge_dst,
+                 const at::Tensor& edge_shift);
+void check_structure(const at::Tensor& positions, const at::Tensor& cell, const at::Tensor& pbc);
 
 struct Metadata {
   std::vector<std::string> species;  // in the model's order
@@ -50,7 +78,7 @@ at::Tensor force_spread(const at::Tensor& member_forces);
 class Model {
  public:
   // Throws std::runtime_error with a message that says what to do (missing file, foreign file,
-  // newer format version).
+  // newer format version). The compute methods throw InputError for input no model can evaluate.
   explicit Model(const std::string& path, const std::string& device = "cpu");
   ~Model();
   Model(Model&&) noexcept;

@@ -42,6 +42,11 @@ def _check(args) -> int:
     return 0
 
 
+def _label_key(value: str):
+    """A label name on the command line; 'none' (or 'null', as in YAML configs) skips the label."""
+    return None if value.strip().lower() in ("none", "null", "") else value
+
+
 def _eval(args) -> int:
     from .deploy import load
     from .deploy.evaluate import evaluate_file
@@ -117,10 +122,13 @@ def main(argv=None) -> int:
     evaluate = commands.add_parser("eval", help="energy and force errors of an exported model on labelled data")
     evaluate.add_argument("model")
     evaluate.add_argument("data", help="extxyz (or any ASE-readable) file with energies and forces")
-    evaluate.add_argument("--energy-key", default="energy")
-    evaluate.add_argument("--forces-key", default="forces")
-    evaluate.add_argument("--dipole-key", help="also score the dipole against this per-structure label")
-    evaluate.add_argument("--polarizability-key", help="also score the polarizability against this label")
+    evaluate.add_argument("--energy-key", default="energy", type=_label_key, help="'none' skips energies")
+    evaluate.add_argument("--forces-key", default="forces", type=_label_key,
+                          help="'none' skips forces (frames without them are scored on what they have anyway)")
+    evaluate.add_argument("--dipole-key", type=_label_key, help="also score the dipole against this per-structure "
+                          "label")
+    evaluate.add_argument("--polarizability-key", type=_label_key, help="also score the polarizability against this "
+                          "label")
     evaluate.set_defaults(run=_eval)
     pick = commands.add_parser("select", help="the N frames of a trajectory a committee is least sure about, "
                                "without symmetry copies (active learning)")

@@ -87,7 +87,8 @@ def test_dipole_and_polarizability_heads_learn_export_and_run_in_ase(water_data,
     assert 0 < scores["polarizability_mae"] < before["polarizability_mae"]
 
     # the ASE calculator on the exported file gives the checkpoint's predictions (EMA weights)
-    from equiforce.data import collate, predict
+    from equiforce.data import collate
+    from equiforce.model import predict
     from equiforce.deploy.export import model_from_checkpoint
     from equiforce.hosts.ase import EquiForceCalculator
 

@@ -31,13 +31,13 @@ class Graph:
 
 def build_graph(structure: Structure, species_index, r_max: float, dtype=torch.float64) -> Graph:
     """``species_index(symbols) -> LongTensor`` maps elements to the model's species."""
-    from ..ops import neighbor_list
+    from ..model.predict import radius_graph
 
     pos = torch.tensor(structure.positions, dtype=torch.float64)
     cell = torch.tensor(structure.cell, dtype=torch.float64)
-    i, j, s = neighbor_list(pos, cell, torch.tensor(structure.pbc), r_max)
+    src, dst, shift = radius_graph(pos, cell, torch.tensor(structure.pbc), r_max)
     as_tensor = lambda a: None if a is None else torch.as_tensor(np.asarray(a), dtype=dtype)  # noqa: E731
-    return Graph(pos.to(dtype), species_index(structure.symbols), j, i, (s.to(torch.float64) @ cell).to(dtype),
+    return Graph(pos.to(dtype), species_index(structure.symbols), src, dst, shift.to(dtype),
                  cell.to(dtype), bool(np.all(structure.pbc)), as_tensor(structure.energy),
                  as_tensor(structure.forces), as_tensor(structure.stress), torch.tensor(np.asarray(structure.pbc, bool)),
                  as_tensor(structure.dipole), as_tensor(structure.polarizability), as_tensor(structure.charges))
@@ -97,16 +97,3 @@ def collate(graphs: Sequence[Graph]) -> Batch:
         polarizability=torch.stack([g.polarizability for g in graphs]) if labels_all("polarizability") else None,
         charges=cat([g.charges for g in graphs]) if labels_all("charges") else None,
     )
-
-
-def predict(model, batch: Batch, forces: bool = True, stress: bool = False, create_graph: bool = False):
-    """Energies ``[B]``, forces ``[N, 3]``, stress ``[B, 3, 3]`` and, for models with those heads,
-    ``dipole [B, 3]``, ``polarizability [B, 3, 3]`` and ``charges [N]`` of a batch; ``create_graph``
-    keeps the graph of the derivatives so a force/stress loss can be trained on."""
-    out = model.outputs(batch.positions, batch.species, batch.edge_src, batch.edge_dst, batch.edge_shift,
-                        batch.atom_graph, batch.num_graphs, batch.cells, batch.pbcs, forces=forces,
-                        virial=stress, create_graph=create_graph)
-    if stress:
-        volume = torch.where(batch.volume > 0, batch.volume, torch.ones_like(batch.volume))
-        out["stress"] = -out["virial"] / volume[:, None, None]
-    return out

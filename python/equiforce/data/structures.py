@@ -5,6 +5,7 @@ from pathlib import Path
 from typing import List, Optional, Sequence
 
 import numpy as np
+import torch
 
 
 @dataclass
@@ -55,48 +56,57 @@ def _stress_matrix(value) -> np.ndarray:
 
 def from_atoms(atoms, energy_key: Optional[str] = "energy", forces_key: Optional[str] = "forces",
                stress_key: Optional[str] = None, where: str = "", dipole_key: Optional[str] = None,
-               polarizability_key: Optional[str] = None, charges_key: Optional[str] = None) -> Structure:
-    """An ASE Atoms -> Structure, taking labels from info/arrays or an attached calculator."""
+               polarizability_key: Optional[str] = None, charges_key: Optional[str] = None,
+               required: bool = True) -> Structure:
+    """An ASE Atoms -> Structure, taking labels from info/arrays or an attached calculator. A label
+    named but absent is an error, or with ``required=False`` left None (evaluation takes whatever
+    labels a file has). Non-finite values, overlapping atoms and degenerate periodic cells are errors."""
     def need(key, per_atom):
         value = _lookup(atoms, key, per_atom)
-        if value is None:
+        if value is None and required:
             raise KeyError(f"{where}: no {key!r} found (keys present: {_available(atoms)}); set the key names in "
                            "the data config (energy_key / forces_key / stress_key / dipole_key / polarizability_key) "
-                           "or use null to skip a label")
+                           "or skip the label (null in a YAML config, none on the command line)")
         return value
 
     s = Structure(list(atoms.get_chemical_symbols()), np.array(atoms.positions, dtype=np.float64),
                   np.array(atoms.cell.array, dtype=np.float64), np.array(atoms.pbc, dtype=bool))
-    if energy_key:
+    if energy_key and need(energy_key, False) is not None:
         s.energy = float(need(energy_key, False))
-    if forces_key:
+    if forces_key and need(forces_key, True) is not None:
         s.forces = np.array(need(forces_key, True), dtype=np.float64).reshape(len(s), 3)
     if stress_key:  # optional per frame: slabs and molecules in a periodic data set have none
         stress = _lookup(atoms, stress_key, False)
         s.stress = None if stress is None else _stress_matrix(stress)
-    if dipole_key:
+    if dipole_key and need(dipole_key, False) is not None:
         dipole = np.array(need(dipole_key, False), dtype=np.float64).ravel()
         if dipole.size != 3:
             raise ValueError(f"{where}: {dipole_key!r} must have 3 components, got {dipole.size}")
         s.dipole = dipole
-    if polarizability_key:
+    if polarizability_key and need(polarizability_key, False) is not None:
         s.polarizability = _stress_matrix(need(polarizability_key, False))
-    if charges_key:
+    if charges_key and need(charges_key, True) is not None:
         s.charges = np.array(need(charges_key, True), dtype=np.float64).reshape(len(s))
     for name, value in (("positions", s.positions), ("energy", s.energy), ("forces", s.forces),
                         ("stress", s.stress), ("dipole", s.dipole), ("polarizability", s.polarizability),
                         ("charges", s.charges)):
         if value is not None and not np.all(np.isfinite(value)):
             raise ValueError(f"{where}: {name} contains NaN or inf")
-    if s.pbc.any() and abs(np.linalg.det(s.cell)) < 1e-9 and s.pbc.all():
-        raise ValueError(f"{where}: periodic structure with a singular cell")
+    from ..model.inputs import check_structure
+
+    try:
+        check_structure(torch.from_numpy(s.positions), torch.from_numpy(s.cell), s.pbc)
+    except ValueError as exc:
+        raise ValueError(f"{where}: {exc}") from None
     return s
 
 
 def read_structures(path, energy_key: Optional[str] = "energy", forces_key: Optional[str] = "forces",
                     stress_key: Optional[str] = None, index: str = ":", dipole_key: Optional[str] = None,
-                    polarizability_key: Optional[str] = None, charges_key: Optional[str] = None) -> List[Structure]:
-    """All frames of ``path`` (extxyz or any format ASE reads) as Structures."""
+                    polarizability_key: Optional[str] = None, charges_key: Optional[str] = None,
+                    required: bool = True) -> List[Structure]:
+    """All frames of ``path`` (extxyz or any format ASE reads) as Structures (``required``: see
+    :func:`from_atoms`)."""
     import ase.io
 
     path = Path(path)
@@ -111,7 +121,7 @@ def read_structures(path, energy_key: Optional[str] = "energy", forces_key: Opti
     if not frames:
         raise ValueError(f"{path} holds no structures")
     return [from_atoms(a, energy_key, forces_key, stress_key, f"{path} frame {n}", dipole_key, polarizability_key,
-                       charges_key) for n, a in enumerate(frames)]
+                       charges_key, required) for n, a in enumerate(frames)]
 
 
 def split(structures: Sequence[Structure], validation_fraction: float, seed: int):

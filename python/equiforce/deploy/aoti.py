@@ -17,6 +17,7 @@ from typing import Dict, Tuple, Union
 import torch
 
 from ..model import EquiForceModel
+from ..model.predict import radius_graph
 from .potential import DeployedPotential
 
 MIN_SIZE = 2
@@ -121,6 +122,5 @@ class AOTIPotential:
         return out + (outputs[4][:n],) if len(outputs) > 4 else out
 
     def compute(self, positions, species, cell, pbc):
-        positions, cell = positions.to(self.dtype), cell.to(self.dtype)
-        i, j, s = torch.ops.equiforce.neighbor_list(positions, cell, pbc, self.r_max, False)
-        return self.forward(positions, species, j, i, s.to(self.dtype) @ cell, positions.shape[0])
+        positions = positions.to(self.dtype)
+        return self.forward(positions, species, *radius_graph(positions, cell, pbc, self.r_max), positions.shape[0])

@@ -24,6 +24,7 @@ from typing import Dict, List, Optional, Tuple
 import torch
 
 from ..model import EquiForceModel
+from ..model.predict import radius_graph
 from .potential import DeployedPotential, Outputs, layer_lists
 
 CommitteeOutputs = Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor,
@@ -113,11 +114,9 @@ class CommitteePotential(torch.nn.Module):
     def compute_committee(self, positions: torch.Tensor, species: torch.Tensor, cell: torch.Tensor,
                           pbc: torch.Tensor) -> CommitteeOutputs:
         """``committee`` on the model's own neighbour list from cell [3, 3] and pbc [3]."""
-        dtype = self._dtype.dtype
-        positions = positions.to(dtype)
-        cell = cell.to(dtype)
-        i, j, s = torch.ops.equiforce.neighbor_list(positions.detach(), cell.detach(), pbc, self.r_max, False)
-        return self.committee(positions, species, j, i, s.to(dtype) @ cell, positions.shape[0], None)
+        positions = positions.to(self._dtype.dtype)
+        src, dst, shift = radius_graph(positions, cell, pbc, self.r_max)
+        return self.committee(positions, species, src, dst, shift, positions.shape[0], None)
 
     @torch.jit.export
     def uncertainty(self, positions: torch.Tensor, species: torch.Tensor, cell: torch.Tensor,

@@ -24,16 +24,10 @@ from typing import Dict, List, Optional, Tuple
 import torch
 
 from ..model import EquiForceModel
+from ..model.predict import radius_graph
 
 FORMAT_VERSION = 2
 Outputs = Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
-
-
-def edge_virials_per_atom(vec: torch.Tensor, g: torch.Tensor, edge_src: torch.Tensor, edge_dst: torch.Tensor,
-                          start: torch.Tensor) -> torch.Tensor:
-    """``start [N, 9]`` plus each edge's virial ``-vec (x) dE/dvec``, half to each of its atoms: [N, 3, 3]."""
-    half = (-0.5 * vec.unsqueeze(2) * g.unsqueeze(1)).reshape(-1, 9)
-    return start.index_add(0, edge_src, half).index_add(0, edge_dst, half).reshape(-1, 3, 3)
 
 
 def layer_lists(layer_sizes: Optional[torch.Tensor], num_layers: int, num_local: int, num_nodes: int,
@@ -88,25 +82,24 @@ class DeployedPotential(torch.nn.Module):
     def contract(self, positions: torch.Tensor, species: torch.Tensor, edge_src: torch.Tensor,
                  edge_dst: torch.Tensor, edge_shift: torch.Tensor,
                  local: torch.Tensor, layer_nodes: Optional[List[int]] = None,
-                 layer_edges: Optional[List[int]] = None) -> Outputs:
-        """The contract's outputs, ``local[N]`` (bool) marking the atoms whose energy counts. One body
-        for the TorchScript and the AOTInductor exports."""
+                 layer_edges: Optional[List[int]] = None, cell: Optional[torch.Tensor] = None,
+                 pbc: Optional[torch.Tensor] = None) -> Outputs:
+        """The contract's outputs, ``local[N]`` (bool) marking the atoms whose energy counts; ``cell`` and
+        ``pbc`` for long-range models (the whole structure). One body for the TorchScript and the
+        AOTInductor exports and for committees: :meth:`EquiForceModel.outputs`."""
         model = self.model
         dtype = model.energy_shift.dtype
-        positions = positions.to(dtype)
-        vec = (positions[edge_src] - positions[edge_dst] + edge_shift.to(dtype)).detach().requires_grad_(True)
-        atomic = model(vec, species, edge_src, edge_dst, layer_nodes, layer_edges)
-        energy = (atomic * local.to(dtype)).sum()
-        grads = torch.autograd.grad([energy], [vec], allow_unused=True)
-        g = grads[0]
-        if g is None:
-            g = torch.zeros_like(vec)
-        grad_pos = torch.zeros_like(positions).index_add(0, edge_src, g).index_add(0, edge_dst, -g)
-        vec = vec.detach()
-        virial = -(vec.transpose(0, 1) @ g)
-        atom_virial = edge_virials_per_atom(vec, g, edge_src, edge_dst,
-                                            torch.zeros(positions.shape[0], 9, dtype=dtype, device=positions.device))
-        return energy.detach(), atomic.detach(), -grad_pos, virial, atom_virial
+        n = positions.shape[0]
+        cells = torch.zeros(1, 3, 3, dtype=dtype, device=positions.device) if cell is None else \
+            cell.to(positions.device, dtype).reshape(1, 3, 3)
+        pbcs = torch.zeros(1, 3, dtype=torch.bool, device=positions.device) if pbc is None else \
+            pbc.to(positions.device, torch.bool).reshape(1, 3)
+        out = model.outputs(positions.to(dtype), species, edge_src, edge_dst, edge_shift.to(dtype),
+                            torch.zeros(n, dtype=torch.long, device=positions.device), 1, cells, pbcs,
+                            forces=True, virial=True, atom_virials=True, local=local, layer_nodes=layer_nodes,
+                            layer_edges=layer_edges)
+        return (out["energy"][0].detach(), out["energies"].detach(), out["forces"].detach(),
+                out["virial"][0].detach(), out["atom_virials"].detach())
 
     @torch.jit.export
     def compute(self, positions: torch.Tensor, species: torch.Tensor, cell: torch.Tensor,
@@ -115,25 +108,9 @@ class DeployedPotential(torch.nn.Module):
         model's own neighbour list; every atom is local."""
         dtype = self.model.energy_shift.dtype
         positions = positions.to(dtype)
-        cell = cell.to(dtype)
-        i, j, s = torch.ops.equiforce.neighbor_list(positions.detach(), cell.detach(), pbc, self.r_max, False)
-        if not self.long_range:
-            return self.forward(positions, species, j, i, s.to(dtype) @ cell, positions.shape[0], None)
-        out = self.whole_structure(positions, species, cell, pbc, i, j, s, True)
-        n = positions.shape[0]
-        vec = positions[j] - positions[i] + s.to(dtype) @ cell
-        spread = (out["long_range_virial"].reshape(1, 9) / n).expand(n, 9)  # no unique per-atom split
-        atom_virial = edge_virials_per_atom(vec, out["edge_grad"], j, i, spread)
-        return (out["energy"][0].detach(), out["energies"].detach(), out["forces"].detach(), out["virial"][0].detach(),
-                atom_virial.detach())
-
-    def whole_structure(self, positions: torch.Tensor, species: torch.Tensor, cell: torch.Tensor, pbc: torch.Tensor,
-                        i: torch.Tensor, j: torch.Tensor, s: torch.Tensor, derivatives: bool) -> Dict[str, torch.Tensor]:
-        """``EquiForceModel.outputs`` of one structure on the model's own neighbour list (i, j, s)."""
-        n = positions.shape[0]
-        return self.model.outputs(positions, species, j, i, s.to(positions.dtype) @ cell,
-                                  torch.zeros(n, dtype=torch.long, device=positions.device), 1, cell.unsqueeze(0),
-                                  pbc.to(torch.bool).reshape(1, 3), derivatives, derivatives, False)
+        src, dst, shift = radius_graph(positions, cell.to(dtype), pbc, self.r_max)
+        local = torch.ones(positions.shape[0], dtype=torch.bool, device=positions.device)
+        return self.contract(positions, species, src, dst, shift, local, None, None, cell, pbc)
 
     @torch.jit.export
     def properties(self, positions: torch.Tensor, species: torch.Tensor, cell: torch.Tensor,
@@ -143,8 +120,10 @@ class DeployedPotential(torch.nn.Module):
         dtype = self.model.energy_shift.dtype
         positions = positions.to(dtype)
         cell = cell.to(dtype)
-        i, j, s = torch.ops.equiforce.neighbor_list(positions.detach(), cell.detach(), pbc, self.r_max, False)
-        out = self.whole_structure(positions, species, cell, pbc, i, j, s, False)
+        src, dst, shift = radius_graph(positions, cell, pbc, self.r_max)
+        out = self.model.outputs(positions, species, src, dst, shift,
+                                 torch.zeros(positions.shape[0], dtype=torch.long, device=positions.device), 1,
+                                 cell.unsqueeze(0), pbc.to(torch.bool).reshape(1, 3), False, False, False)
         result: Dict[str, torch.Tensor] = {}
         for name in ["dipole", "polarizability"]:
             if name in out:

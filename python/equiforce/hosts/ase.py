@@ -5,7 +5,7 @@ import numpy as np
 import torch
 from ase.calculators.calculator import Calculator, all_changes
 
-from ..model import EquiForceModel, evaluate
+from ..model import EquiForceModel, check_structure, evaluate, stress_from_virial
 
 _EXTRAS = ("charges", "dipole", "polarizability")
 
@@ -19,7 +19,9 @@ class EquiForceCalculator(Calculator):
     committee.pt``) energy and forces are the members' means, and ``results`` also holds
     ``energy_std`` (eV) and ``force_std`` (eV/A per atom: the norm of the per-component standard
     deviation), e.g. ``calc.get_property('force_std', atoms)``. ``model`` is an
-    :class:`EquiForceModel` or the path of an exported model (``equiforce deploy``)."""
+    :class:`EquiForceModel` or the path of an exported model (``equiforce deploy``). Structures no
+    model can evaluate — NaN or inf positions or cell, a degenerate periodic cell, atoms closer than
+    ``equiforce.model.MIN_DISTANCE`` (0.1 A) — raise ValueError naming the atoms."""
 
     implemented_properties = ["energy", "free_energy", "forces", "stress", "energies"]
 
@@ -64,6 +66,7 @@ class EquiForceCalculator(Calculator):
         want_stress = "stress" in properties and bool(atoms.pbc.all())
         if self.deployed is not None:
             pbc = torch.as_tensor(atoms.pbc, device=self.device)
+            check_structure(positions, cell, pbc)  # one line naming the atoms, not a TorchScript traceback
             if self.committee:
                 outputs = self.deployed.compute_committee(positions, species, cell, pbc)
             else:
@@ -75,7 +78,7 @@ class EquiForceCalculator(Calculator):
 
                 out["energy_std"], out["force_std"] = committee_spread(outputs[5], outputs[6])
             if want_stress:
-                out["stress"] = -virial / abs(float(np.linalg.det(atoms.cell.array)))
+                out["stress"] = stress_from_virial(virial, torch.det(cell.to(virial.dtype)).abs())
             if set(self.extras) & set(_EXTRAS):
                 out.update(self.deployed.properties(positions, species, cell, pbc))
         else:

@@ -1,7 +1,7 @@
 """EquiForceModel: NequIP-style E(3)-equivariant message passing on equiforce's operators.
 
 Energy is a sum of per-atom energies (invariant); forces are -dE/dr and the virial comes from the
-derivative with respect to a homogeneous strain, both by autograd (:func:`evaluate`).
+derivative with respect to a homogeneous strain, both by autograd in one place, :meth:`EquiForceModel.outputs`.
 
 Optional heads read the last layer's equivariant features: ``dipole`` (a 1o vector per atom, plus
 sum q_i r_i with learned charges), ``polarizability`` (0e + 2e per atom -> a symmetric 3x3 tensor) and
@@ -17,6 +17,7 @@ from ..algebra import Irrep, Irreps
 from ..nn import BesselBasis, Interaction, PolynomialCutoff, hidden_irreps
 from ..o3 import Linear, SphericalHarmonics
 from .electrostatics import coulomb_potential
+from .predict import edge_virials_per_atom
 
 _DEFAULTS = dict(r_max=5.0, l_max=2, num_features=32, num_layers=4, num_basis=8, cutoff_p=6, parity=True,
                  radial_hidden=64, radial_depth=2, avg_num_neighbors=1.0, dtype="float64", dipole=False,
@@ -215,21 +216,30 @@ class EquiForceModel(torch.nn.Module):
     def outputs(self, positions: torch.Tensor, species: torch.Tensor, edge_src: torch.Tensor,
                 edge_dst: torch.Tensor, edge_shift: torch.Tensor, atom_graph: torch.Tensor, num_graphs: int,
                 cells: torch.Tensor, pbcs: torch.Tensor, forces: bool = True, virial: bool = False,
-                create_graph: bool = False) -> Dict[str, torch.Tensor]:
+                create_graph: bool = False, atom_virials: bool = False, local: Optional[torch.Tensor] = None,
+                layer_nodes: Optional[List[int]] = None,
+                layer_edges: Optional[List[int]] = None) -> Dict[str, torch.Tensor]:
         """Everything the model predicts for a batch of ``num_graphs`` structures (``atom_graph[N]`` says
-        whose atom each is; ``cells [B, 3, 3]``, ``pbcs [B, 3]``): ``energy [B]``, ``energies [N]``, and as
-        asked and available ``forces [N, 3]``, ``virial [B, 3, 3]`` (-dE/dstrain, eV), ``edge_grad [E, 3]``
-        (dE/d edge vector, for per-atom virials), ``long_range_virial [B, 3, 3]``, ``charges [N]``,
-        ``dipole [B, 3]`` and ``polarizability [B, 3, 3]``. ``create_graph`` keeps the graph of the
-        derivatives, to train on forces and stress."""
-        need_grad = forces or virial
+        whose atom each is; ``cells [B, 3, 3]``, ``pbcs [B, 3]``, read by long-range models only):
+        ``energy [B]``, ``energies [N]``, and as asked and available ``forces [N, 3]``, ``virial [B, 3, 3]``
+        (-dE/dstrain, eV), ``atom_virials [N, 3, 3]`` (each edge's ``-vec (x) dE/dvec`` half to each of
+        its atoms, plus a long-range virial spread evenly, which has no unique per-atom split: they sum
+        to the virial), ``edge_grad [E, 3]`` (dE/d edge vector), ``long_range_virial [B, 3, 3]``,
+        ``charges [N]``, ``dipole [B, 3]`` and ``polarizability [B, 3, 3]``.
+
+        The one derivation of forces and virials: training, the Python API, the exported contract and
+        committees all call it. ``local [N]`` (bool) marks the atoms whose energies count (hosts with
+        ghost atoms; default all); ``layer_nodes``/``layer_edges`` as in :meth:`forward`.
+        ``create_graph`` keeps the graph of the derivatives, to train on forces and stress."""
+        long_range = self.long_range != "none"
+        virial = virial or (atom_virials and long_range)
+        need_grad = forces or virial or atom_virials
         vec = (positions[edge_src] - positions[edge_dst] + edge_shift).detach().requires_grad_(need_grad)
-        x = self.node_features(vec, species, edge_src, edge_dst)
+        x = self.node_features(vec, species, edge_src, edge_dst, layer_nodes, layer_edges)
         atomic = self.atomic_energies(x, species)
         out: Dict[str, torch.Tensor] = {}
         pos = positions.detach()
         strain = torch.zeros(num_graphs, 3, 3, dtype=pos.dtype, device=pos.device)
-        long_range = self.long_range != "none"
         if long_range:
             pos = pos.requires_grad_(need_grad)
             strain = strain.requires_grad_(virial)
@@ -242,7 +252,8 @@ class EquiForceModel(torch.nn.Module):
                 phi = phi.index_put([atoms], self.coulomb(strained[atoms], q[atoms], cell, pbcs[b]))
             atomic = atomic + 0.5 * q * phi
             out["charges"] = q
-        energy = torch.zeros(num_graphs, dtype=atomic.dtype, device=atomic.device).index_add(0, atom_graph, atomic)
+        counted = atomic if local is None else atomic * local.to(atomic.dtype)
+        energy = torch.zeros(num_graphs, dtype=atomic.dtype, device=atomic.device).index_add(0, atom_graph, counted)
         out["energy"] = energy
         out["energies"] = atomic
         if self.dipole:
@@ -254,72 +265,45 @@ class EquiForceModel(torch.nn.Module):
             alpha = self.atomic_polarizabilities(x).reshape(-1, 9)
             out["polarizability"] = torch.zeros(num_graphs, 9, dtype=alpha.dtype, device=alpha.device).index_add(
                 0, atom_graph, alpha).reshape(-1, 3, 3)
-        if need_grad:
-            inputs = [vec]
-            if long_range:
-                inputs.append(pos)
-                if virial:
-                    inputs.append(strain)
-            grads = torch.autograd.grad([energy.sum()], inputs, create_graph=create_graph, allow_unused=True)
-            g = grads[0]
-            if g is None:
-                g = torch.zeros_like(vec)
-            out["edge_grad"] = g
-            if forces:
-                grad_pos = torch.zeros_like(pos).index_add(0, edge_src, g).index_add(0, edge_dst, -g)
-                if long_range:
-                    direct = grads[1]
-                    if direct is not None:
-                        grad_pos = grad_pos + direct
-                out["forces"] = -grad_pos
+        if not need_grad:
+            return out
+        inputs = [vec]
+        if long_range:
+            inputs.append(pos)
             if virial:
-                outer = (vec.detach().unsqueeze(-1) * g.unsqueeze(-2)).reshape(-1, 9)
-                edge_graph = atom_graph[edge_dst]
-                dE_dstrain = torch.zeros(num_graphs, 9, dtype=g.dtype, device=g.device).index_add(0, edge_graph, outer)
-                dE_dstrain = dE_dstrain.reshape(-1, 3, 3)
-                if long_range:
-                    direct = grads[2]
-                    lr_virial = torch.zeros_like(dE_dstrain) if direct is None else -direct
-                    out["long_range_virial"] = lr_virial
-                    dE_dstrain = dE_dstrain - lr_virial
-                out["virial"] = -dE_dstrain
+                inputs.append(strain)
+        grads = torch.autograd.grad([energy.sum()], inputs, create_graph=create_graph, allow_unused=True)
+        g = grads[0]
+        if g is None:
+            g = torch.zeros_like(vec)
+        out["edge_grad"] = g
+        if forces:
+            grad_pos = torch.zeros_like(pos).index_add(0, edge_src, g).index_add(0, edge_dst, -g)
+            if long_range:
+                direct = grads[1]
+                if direct is not None:
+                    grad_pos = grad_pos + direct
+            out["forces"] = -grad_pos
+        edge_vec = vec.detach()
+        lr_virial = torch.zeros(num_graphs, 3, 3, dtype=g.dtype, device=g.device)
+        if long_range and virial:
+            direct = grads[2]
+            if direct is not None:
+                lr_virial = -direct
+            out["long_range_virial"] = lr_virial
+        if virial:
+            if num_graphs == 1:
+                local_virial = -(edge_vec.transpose(0, 1) @ g).unsqueeze(0)
+            else:
+                outer = (edge_vec.unsqueeze(-1) * g.unsqueeze(-2)).reshape(-1, 9)
+                local_virial = -torch.zeros(num_graphs, 9, dtype=g.dtype, device=g.device).index_add(
+                    0, atom_graph[edge_dst], outer).reshape(-1, 3, 3)
+            out["virial"] = local_virial + lr_virial
+        if atom_virials:
+            start = torch.zeros(positions.shape[0], 9, dtype=g.dtype, device=g.device)
+            if long_range:
+                count = torch.zeros(num_graphs, dtype=g.dtype, device=g.device).index_add(
+                    0, atom_graph, torch.ones_like(atomic))
+                start = (lr_virial.reshape(-1, 9) / count.unsqueeze(-1))[atom_graph]
+            out["atom_virials"] = edge_virials_per_atom(edge_vec, g, edge_src, edge_dst, start)
         return out
-
-
-def evaluate(model: EquiForceModel, positions: torch.Tensor, species: torch.Tensor,
-             cell: Optional[torch.Tensor] = None, pbc=False, forces: bool = True,
-             stress: bool = False) -> Dict[str, torch.Tensor]:
-    """Energy (eV), per-atom energies, forces (eV/A) and, for a periodic cell, the virial (eV) and
-    stress (eV/A^3, ASE's sign: dE/dstrain / volume) of one structure; with the model's heads also
-    ``charges``, ``dipole`` and ``polarizability``."""
-    from ..ops import neighbor_list
-
-    dtype = model.energy_shift.dtype
-    positions = positions.to(dtype).detach()
-    device = positions.device
-    cell = torch.zeros(3, 3, dtype=dtype, device=device) if cell is None else \
-        torch.as_tensor(cell, dtype=dtype, device=device)
-    pbc = torch.as_tensor(pbc, dtype=torch.bool).expand(3)
-    i, j, shift_index = neighbor_list(positions, cell, pbc, model.r_max)
-    # ASE's pairs (i, j) have D = pos[j] - pos[i] + S @ cell: messages flow from j to i
-    num_atoms = positions.shape[0]
-    out = model.outputs(positions, species, j, i, shift_index.to(dtype) @ cell,
-                        torch.zeros(num_atoms, dtype=torch.long, device=positions.device), 1, cell.unsqueeze(0),
-                        pbc.unsqueeze(0),
-                        forces=forces or stress, virial=stress)
-    result = {"energy": out["energy"][0].detach(), "energies": out["energies"].detach()}
-    for name in ("charges", "forces"):
-        if name in out:
-            result[name] = out[name].detach()
-    for name in ("dipole", "polarizability"):
-        if name in out:
-            result[name] = out[name][0].detach()
-    if stress:
-        volume = torch.abs(torch.det(cell))
-        if volume == 0:
-            raise ValueError("stress needs a periodic cell with non-zero volume")
-        result["virial"] = out["virial"][0].detach()
-        result["stress"] = -result["virial"] / volume
-    if not forces:
-        result.pop("forces", None)
-    return result

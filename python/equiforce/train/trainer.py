@@ -36,8 +36,8 @@ from typing import Dict, List, Optional
 import numpy as np
 import torch
 
-from ..data import build_graph, collate, predict, read_structures, split
-from ..model import EquiForceModel
+from ..data import build_graph, collate, read_structures, split
+from ..model import EquiForceModel, predict
 from .checkpoint import FORMAT as CHECKPOINT_FORMAT, load_checkpoint, save_checkpoint
 from .fitting import average_num_neighbors, fit_energy_shift_and_scale
 from .report import ProgressBar

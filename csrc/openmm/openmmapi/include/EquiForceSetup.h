@@ -3,6 +3,7 @@
 
 #include "EquiForce.h"
 
+#include "openmm/OpenMMException.h"
 #include "openmm/System.h"
 
 #include <cstdint>
@@ -27,6 +28,12 @@ constexpr double kKJPerMolPerEv = 96.48533212331002;
 std::unique_ptr<equiforce::runtime::Model> loadEquiForceModel(const OpenMM::System& system, const EquiForce& force,
                                                               const std::string& device, std::vector<int>& particles,
                                                               std::vector<int64_t>& species);
+
+// The OpenMMException for a failed model evaluation: input no model can evaluate (overlapping or
+// non-finite positions, a degenerate box; equiforce::runtime::InputError) in terms of the System's
+// particle indices, anything else with the runtime's message.
+OpenMM::OpenMMException modelError(const std::exception& e, const std::vector<int>& particles,
+                                   const std::string& where);
 
 // A committee's spread from one evaluation, in kJ/mol and kJ/mol/nm; throws OpenMM::OpenMMException
 // for a single model (no member outputs).

@@ -4,6 +4,7 @@
 
 #include "openmm/OpenMMException.h"
 
+#include <cstdio>
 #include <set>
 
 using OpenMM::OpenMMException;
@@ -52,4 +53,32 @@ void EquiForcePlugin::committeeSpread(const equiforce::runtime::Outputs& out, co
                           .to(torch::kCPU)
                           .contiguous();
   forceStd.assign(spread.data_ptr<double>(), spread.data_ptr<double>() + spread.numel());
+}
+
+OpenMM::OpenMMException EquiForcePlugin::modelError(const std::exception& e, const std::vector<int>& particles,
+                                                    const std::string& where) {
+  using equiforce::runtime::InputError;
+  const auto* input = dynamic_cast<const InputError*>(&e);
+  const auto particle = [&](int64_t k) {
+    return std::to_string(k >= 0 && k < static_cast<int64_t>(particles.size()) ? particles[k] : k);
+  };
+  if (input && input->kind == InputError::Kind::CloseAtoms) {
+    char distance[64];
+    std::snprintf(distance, sizeof distance, "%.4g nm", input->distance / kAngstromPerNm);
+    const std::string what = input->i == input->j
+                                 ? "particle " + particle(input->i) + " is " + distance +
+                                       " from its own periodic image (the box is far too small)"
+                                 : "particles " + particle(input->i) + " and " + particle(input->j) + " are " +
+                                       distance + " apart";
+    char limit[32];
+    std::snprintf(limit, sizeof limit, "%.4g nm", equiforce::runtime::kMinDistance / kAngstromPerNm);
+    return OpenMMException("EquiForce: " + what + ", closer than " + limit +
+                           ": overlapping particles; check the positions");
+  }
+  if (input && input->kind == InputError::Kind::NonFinite && input->i >= 0)
+    return OpenMMException("EquiForce: the position of particle " + particle(input->i) +
+                           " is not finite (NaN or inf): the simulation blew up earlier (try a smaller step or "
+                           "minimise first) or the positions were never set");
+  if (input) return OpenMMException("EquiForce: " + std::string(e.what()).substr(std::string("equiforce: ").size()));
+  return OpenMMException("EquiForce: evaluating the model" + where + " failed: " + e.what());
 }

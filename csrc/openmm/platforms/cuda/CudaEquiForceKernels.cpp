@@ -28,6 +28,7 @@ void CudaCalcEquiForceKernel::initialize(const OpenMM::System& system, const Equ
   std::vector<int64_t> species;
   model_ = loadEquiForceModel(system, force, device.str(), particles, species);
   particles_ = torch::tensor(std::vector<int64_t>(particles.begin(), particles.end())).to(device);
+  particleList_ = particles;
   species_ = torch::tensor(species).to(device);
   periodic_ = force.usesPeriodicBoundaryConditions();
   modelPath_ = force.getModelPath();
@@ -72,7 +73,7 @@ equiforce::runtime::Outputs CudaCalcEquiForceKernel::evaluate(OpenMM::ContextImp
     const auto pbc = torch::full({3}, periodic_, torch::TensorOptions().device(device).dtype(torch::kBool));
     out = model_->compute(pos, species_, box, pbc);
   } catch (const std::exception& e) {
-    throw OpenMMException(std::string("EquiForce: evaluating the model on CUDA failed: ") + e.what());
+    throw modelError(e, particleList_, " on CUDA");
   }
   return out;
 }

@@ -38,6 +38,7 @@ class CudaCalcEquiForceKernel : public CalcEquiForceKernel {
   OpenMM::CudaContext& cu_;
   std::unique_ptr<equiforce::runtime::Model> model_;
   torch::Tensor particles_, species_;  // on the context's device
+  std::vector<int> particleList_;      // particles_ on the host, for error messages
   bool periodic_ = false;
   std::string modelPath_;
 };

@@ -69,7 +69,7 @@ equiforce::runtime::Outputs ReferenceCalcEquiForceKernel::evaluate(OpenMM::Conte
                           torch::from_blob(species_.data(), {n}, torch::TensorOptions().dtype(torch::kInt64)),
                           torch::from_blob(box, {3, 3}, f64), torch::full({3}, periodic_, torch::kBool));
   } catch (const std::exception& e) {
-    throw OpenMMException(std::string("EquiForce: evaluating the model failed: ") + e.what());
+    throw modelError(e, particles_, "");
   }
   return out;
 }
