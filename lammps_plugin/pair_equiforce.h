@@ -1,19 +1,24 @@
 // pair_style equiforce: an exported equiforce model (TorchScript .pt or AOTInductor .pt2) as a LAMMPS
 // pair style, loaded as a plugin into an unpatched LAMMPS. Usage and design: README.md, "LAMMPS".
+// The graph the model sees is built by graph_builder.h (no LAMMPS in it); committees' uncertainty is
+// committee_uncertainty.h.
 #pragma once
 
 #include "pair.h"
 
-#include <ATen/core/Tensor.h>
+#include "committee_uncertainty.h"
+#include "graph_builder.h"
 
 #include <memory>
+#include <optional>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
 namespace equiforce::runtime {
 class Model;
-}
+struct InputError;
+struct Outputs;
+}  // namespace equiforce::runtime
 
 namespace LAMMPS_NS {
 
@@ -35,47 +40,23 @@ class PairEquiforce : public Pair {
   void unpack_reverse_comm(int n, int* list, double* buf) override;
 
  private:
-  // Which atoms are nodes of the model's graph, and where each atom's edges point. Ghost atoms that
-  // are periodic images of atoms this rank owns are folded onto their owner (an edge shift instead
-  // of a node); the other ghosts are nodes, kept only as far as num_layers message-passing hops reach.
-  void build_graph();
-  void owners_by_tag();
-  // Committees: sums each member's forces onto the owned atoms, takes their spread (force_std_,
-  // pvector) and acts on the uncertainty threshold.
-  void committee_spread(const at::Tensor& member_energies, const at::Tensor& member_forces);
-  void write_uncertain_frame(double energy_std, double max_std);
+  const equiforce::lammps::Graph& build_graph();
+  // The model on the graph's nodes (or, for long-range models, on the owned atoms and the box).
+  equiforce::runtime::Outputs call_model(const equiforce::lammps::Graph& graph);
+  // An input the model refuses (overlapping atoms, NaN positions), said in atom IDs.
+  [[noreturn]] void input_error(const equiforce::runtime::InputError& err, const equiforce::lammps::Graph& graph);
 
   std::unique_ptr<equiforce::runtime::Model> model_;
   std::string model_path_;
   std::string device_ = "cpu";
   std::vector<int> species_of_type_;  // [ntypes + 1], -1 for NULL (not this style's atoms)
-  std::vector<std::string> type_names_;  // [ntypes + 1] element of each type ("X" for NULL)
   double r_max_ = 0, ghost_cutoff_ = 0;
   int num_layers_ = 0;
   bool long_range_ = false;           // learned charges + Ewald: the model needs the whole cell (one rank)
   double energy_unit_ = 1.0;          // eV -> the run's energy unit
 
-  int committee_size_ = 0;            // members of a committee model, or 0
-  std::vector<double> member_f_;      // [nmax, 3 * members]: each member's forces, summed onto owners
-  std::vector<double> force_std_;     // [nmax]: per-atom force uncertainty (run's force units)
-  double stop_threshold_ = -1;        // pair_style ... uncertainty T stop (force units), or < 0
-  double write_threshold_ = -1;       // ... uncertainty T write FILE: frames appended as extxyz
-  std::string frames_path_;
-  bool stopped_run_ = false;
-  bigint frames_written_ = 0;
-  double max_std_seen_ = 0;
-
-  std::unordered_map<tagint, int> local_of_tag_;
-  std::vector<int> owner_;            // [nall] local atom an atom is an image of, or -1
-  std::vector<int> hops_;             // [nall] message-passing hops from an owned atom
-  std::vector<int> node_of_;          // [nall] node index, or -1
-  std::vector<int> atom_of_node_;
-  std::vector<double> pos_;
-  std::vector<int64_t> species_, src_, dst_;
-  std::vector<double> shift_;
-  std::vector<int64_t> nodes_upto_, edges_upto_;  // [hop]: nodes / edges into nodes within that many hops
-  std::vector<int64_t> layer_sizes_;              // [2, num_layers]: nodes, edges each layer uses
-  int num_local_nodes_ = 0;
+  std::optional<equiforce::lammps::GraphBuilder> graph_builder_;  // from pair_coeff
+  CommitteeUncertainty committee_;
 
   double model_seconds_ = 0, pair_seconds_ = 0;
   bigint model_calls_ = 0;

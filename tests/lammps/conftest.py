@@ -19,3 +19,21 @@ def lammps_model():
 @pytest.fixture(scope="session")
 def model_file(lammps_model, tmp_path_factory):
     return export(lammps_model, tmp_path_factory.mktemp("lammps_model") / "model.pt")
+
+
+@pytest.fixture(scope="session")
+def plugin_parts_driver(tmp_path_factory):
+    """tests/lammps/plugin_parts_driver.cpp with the plugin's LAMMPS-free sources (graph builder, version
+    checks), compiled with the machine's C++ compiler: no LAMMPS, no torch."""
+    import os
+    import subprocess
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    exe = tmp_path_factory.mktemp("plugin_parts") / "plugin_parts_driver"
+    command = [os.environ.get("CXX", "g++"), "-std=c++17", "-O1", "-Wall", "-Wextra", "-Werror",
+               f"-I{root / 'lammps_plugin'}", str(Path(__file__).with_name("plugin_parts_driver.cpp")),
+               str(root / "lammps_plugin" / "graph_builder.cpp"), "-o", str(exe)]
+    result = subprocess.run(command, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return exe

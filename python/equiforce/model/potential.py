@@ -253,7 +253,10 @@ class EquiForceModel(torch.nn.Module):
             atomic = atomic + 0.5 * q * phi
             out["charges"] = q
         counted = atomic if local is None else atomic * local.to(atomic.dtype)
-        energy = torch.zeros(num_graphs, dtype=atomic.dtype, device=atomic.device).index_add(0, atom_graph, counted)
+        if num_graphs == 1:  # a sum, not a scatter: Inductor's CPU code for index_add onto one row fails (AOTI)
+            energy = counted.sum().unsqueeze(0)
+        else:
+            energy = torch.zeros(num_graphs, dtype=atomic.dtype, device=atomic.device).index_add(0, atom_graph, counted)
         out["energy"] = energy
         out["energies"] = atomic
         if self.dipole:
