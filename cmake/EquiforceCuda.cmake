@@ -2,6 +2,32 @@
 # the op library and the pybind11 module both link. Needs a CUDA build of torch (EQUIFORCE_TORCH_CUDA,
 # from equiforce_find_torch) and nvcc. Sets EQUIFORCE_CUDA_ENABLED; equiforce_use_cuda(target) links
 # the kernels and defines EQUIFORCE_WITH_CUDA for that target's sources.
+# TORCH_CUDA_ARCH_LIST ("7.0;8.0 9.0+PTX", torch's spelling: "." optional, ";" or " " between entries)
+# as CMake CUDA_ARCHITECTURES in ${out}: "X.Y" -> XY-real (SASS only), "X.Y+PTX" -> XY (SASS and PTX),
+# as torch's own extensions build them. An entry that is no compute capability is an error.
+function(equiforce_cuda_architectures list out)
+  string(REPLACE " " ";" entries "${list}")
+  set(archs "")
+  foreach(entry IN LISTS entries)
+    if(entry STREQUAL "")
+      continue()
+    endif()
+    if(NOT entry MATCHES "^([0-9]+)\\.?([0-9a]*)(\\+PTX)?$")
+      message(FATAL_ERROR "equiforce: TORCH_CUDA_ARCH_LIST entry '${entry}' is not a compute capability such as "
+                          "8.0 or 9.0+PTX")
+    endif()
+    if(CMAKE_MATCH_3)
+      list(APPEND archs "${CMAKE_MATCH_1}${CMAKE_MATCH_2}")
+    else()
+      list(APPEND archs "${CMAKE_MATCH_1}${CMAKE_MATCH_2}-real")
+    endif()
+  endforeach()
+  if(NOT archs)
+    message(FATAL_ERROR "equiforce: TORCH_CUDA_ARCH_LIST='${list}' names no architecture")
+  endif()
+  set(${out} "${archs}" PARENT_SCOPE)
+endfunction()
+
 macro(equiforce_setup_cuda)
   set(EQUIFORCE_CUDA_ENABLED OFF)
   string(TOUPPER "${EQUIFORCE_CUDA}" equiforce_cuda_mode)
@@ -18,16 +44,15 @@ macro(equiforce_setup_cuda)
     endif()
   endif()
   if(EQUIFORCE_CUDA_ENABLED)
-    if(DEFINED ENV{TORCH_CUDA_ARCH_LIST})  # "8.0 9.0+PTX" -> 80;90
-      string(REPLACE "." "" equiforce_archs "$ENV{TORCH_CUDA_ARCH_LIST}")
-      string(REPLACE "+PTX" "" equiforce_archs "${equiforce_archs}")
-      string(REPLACE " " ";" equiforce_archs "${equiforce_archs}")
+    if(DEFINED ENV{TORCH_CUDA_ARCH_LIST})  # torch's spelling: "8.0 9.0+PTX" -> 80-real;90 (90: SASS and PTX)
+      equiforce_cuda_architectures("$ENV{TORCH_CUDA_ARCH_LIST}" equiforce_archs)
     else()
-      set(equiforce_archs 80 90)
+      set(equiforce_archs 80-real 90)  # A100, H100/H200, and PTX for newer GPUs to compile on load
     endif()
     find_package(CUDAToolkit REQUIRED)
     add_library(equiforce_cuda_kernels OBJECT
-      csrc/cuda/spherical_harmonics.cu csrc/cuda/tensor_product.cu csrc/cuda/neighbor_list.cu)
+      csrc/cuda/common.cu csrc/cuda/spherical_harmonics.cu csrc/cuda/tensor_product.cu csrc/cuda/conv.cu
+      csrc/cuda/neighbor_list.cu)
     target_include_directories(equiforce_cuda_kernels PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/csrc)
     set_target_properties(equiforce_cuda_kernels PROPERTIES CUDA_ARCHITECTURES "${equiforce_archs}"
                           CUDA_STANDARD 17 POSITION_INDEPENDENT_CODE ON)

@@ -2,7 +2,16 @@
 # (headers and libOpenMM.so under site-packages/OpenMM.libs) or OPENMM_DIR (an OpenMM install with
 # include/ and lib/). Its Python wrapper needs SWIG >= 4.4 (`pip install swig`; Debian's 4.1 makes
 # proxies OpenMM 8.6 rejects). Sets EQUIFORCE_OPENMM_FOUND.
+#
+# EQUIFORCE_OPENMM: AUTO builds the plugin when both are found; ON insists (an error says what is
+# missing); OFF never (CMakeLists.txt does not call this then).
 macro(equiforce_build_openmm)
+  string(TOUPPER "${EQUIFORCE_OPENMM}" equiforce_openmm_mode)
+  if(equiforce_openmm_mode MATCHES "^(ON|TRUE|YES|Y|1)$")
+    set(equiforce_openmm_mode ON)
+  elseif(NOT equiforce_openmm_mode STREQUAL "AUTO")
+    message(FATAL_ERROR "equiforce: EQUIFORCE_OPENMM is '${EQUIFORCE_OPENMM}'; use AUTO, ON or OFF")
+  endif()
   set(EQUIFORCE_OPENMM_FOUND OFF)
   if(NOT OPENMM_DIR)
     execute_process(
@@ -64,7 +73,12 @@ macro(equiforce_build_openmm)
     install(TARGETS _openmm_swig LIBRARY DESTINATION ${EQUIFORCE_INSTALL_DIR}/openmm)
     install(FILES ${swig_out}/openmm_swig.py DESTINATION ${EQUIFORCE_INSTALL_DIR}/openmm)
   else()
-    message(STATUS "equiforce: OpenMM plugin not built (needs `pip install openmm==8.6.1 swig` first; "
-                   "found OpenMM '${OPENMM_DIR}', SWIG '${EQUIFORCE_SWIG}' ${CMAKE_MATCH_1})")
+    set(equiforce_openmm_missing "needs `pip install openmm==8.6.1 swig` first, or OPENMM_DIR; found OpenMM "
+                                 "'${OPENMM_DIR}', SWIG '${EQUIFORCE_SWIG}' ${CMAKE_MATCH_1}")
+    if(equiforce_openmm_mode STREQUAL "ON")
+      message(FATAL_ERROR "equiforce: EQUIFORCE_OPENMM=ON, but the OpenMM plugin cannot be built: "
+                          "${equiforce_openmm_missing} (or build with EQUIFORCE_OPENMM=AUTO/OFF)")
+    endif()
+    message(STATUS "equiforce: OpenMM plugin not built (${equiforce_openmm_missing}; EQUIFORCE_OPENMM=AUTO)")
   endif()
 endmacro()

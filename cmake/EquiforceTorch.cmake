@@ -18,6 +18,10 @@ macro(equiforce_find_torch)
   if(EQUIFORCE_TORCH_CUDA)
     # A CUDA build of torch needs the CUDA toolkit to be found, even for CPU-only code. The nvcc on
     # PATH may be a wrapper script, so take the toolkit root from the compiler CMake finds.
+    if(CMAKE_VERSION VERSION_LESS 3.30)  # the first CMake that knows CUDA 13's toolkit layout
+      message(FATAL_ERROR "equiforce: torch ${EQUIFORCE_TORCH_CUDA} is a CUDA build, which needs CMake >= 3.30 "
+                          "(this is ${CMAKE_VERSION}); pip install 'cmake>=3.30'")
+    endif()
     include(CheckLanguage)
     check_language(CUDA)
     if(NOT CMAKE_CUDA_COMPILER)

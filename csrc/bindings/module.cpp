@@ -13,6 +13,7 @@
 #include "../cpu/parallel.h"
 #include "../cpu/spherical_harmonics_cpu.h"
 #include "../cpu/tensor_product_cpu.h"
+#include "../kernels/sh_options.h"
 #include "dlpack.h"
 #ifdef EQUIFORCE_WITH_CUDA
 #include <cuda_runtime_api.h>
@@ -27,13 +28,6 @@ namespace {
 
 template <typename T>
 using CArray = py::array_t<T, py::array::c_style | py::array::forcecast>;
-
-int64_t normalization_code(const std::string& name) {
-  if (name == "component") return cpu::kComponent;
-  if (name == "norm") return cpu::kNorm;
-  if (name == "integral") return cpu::kIntegral;
-  throw std::invalid_argument("normalization must be 'component', 'norm' or 'integral', got '" + name + "'");
-}
 
 bool is_float32(const py::array& a) { return a.dtype().is(py::dtype::of<float>()); }
 
@@ -53,10 +47,8 @@ py::array sh_impl(const py::array& vectors_in, int64_t lmax, bool normalize, int
   return out;
 }
 
-py::array numpy_spherical_harmonics(const py::array& vectors, int64_t lmax, bool normalize,
-                                    const std::string& normalization) {
-  const int64_t norm = normalization_code(normalization);
-  cpu::sh_check_arguments(lmax, norm);
+py::array numpy_spherical_harmonics(const py::array& vectors, int64_t lmax, bool normalize, int64_t norm) {
+  kernels::sh_check_arguments(lmax, norm);
   return is_float32(vectors) ? sh_impl<float>(vectors, lmax, normalize, norm)
                              : sh_impl<double>(vectors, lmax, normalize, norm);
 }
@@ -142,8 +134,7 @@ dlpack::Output sh_cuda(const dlpack::Input& v, int64_t lmax, bool normalize, int
 
 py::object dlpack_spherical_harmonics(const py::object& vectors, int64_t lmax, bool normalize, int64_t norm) {
   if (!dlpack_on_cuda(vectors))
-    return numpy_spherical_harmonics(as_numpy(vectors), lmax, normalize,
-                                     norm == cpu::kComponent ? "component" : norm == cpu::kNorm ? "norm" : "integral");
+    return numpy_spherical_harmonics(as_numpy(vectors), lmax, normalize, norm);
   const dlpack::Input v(vectors);
   if (v.ndim() != 2 || v.size(1) != 3 || !(v.is_float(32) || v.is_float(64)))
     throw std::invalid_argument("spherical_harmonics: vectors must be a float32 or float64 array of shape [N, 3]");
@@ -186,14 +177,13 @@ dlpack::Output tp_cuda(const dlpack::Input& x1, const dlpack::Input& x2, const d
   }
   const int device = x1.tensor().device.device_id;
   cuda_require(cudaSetDevice(device), "cudaSetDevice");
-  const cuda::DeviceDescriptorLayout<T> layout(d);
-  const auto bytes = layout.pack();
+  const auto bytes = hd.pack();
   void* table = nullptr;
   cuda_require(cudaMalloc(&table, std::max<size_t>(bytes.size(), 8)), "cudaMalloc");
   cuda_require(cudaMemcpy(table, bytes.data(), bytes.size(), cudaMemcpyHostToDevice), "cudaMemcpy");
   auto out = cuda_output<T>(device, {batch, d.dim_out});
   try {
-    cuda::tp_forward<T>(layout.view(table), d, batch, x1.data<T>(), x2.data<T>(), w, per_sample,
+    cuda::tp_forward<T>(hd.view_at(table), d, batch, x1.data<T>(), x2.data<T>(), w, per_sample,
                         static_cast<T*>(out.data()), nullptr);
     cuda::synchronize(nullptr);
   } catch (...) {
@@ -226,10 +216,10 @@ py::object dlpack_tensor_product(const py::object& x1, const py::object& x2, con
 
 py::object spherical_harmonics(const py::object& vectors, int64_t lmax, bool normalize,
                                const std::string& normalization) {
-  const int64_t norm = normalization_code(normalization);
-  cpu::sh_check_arguments(lmax, norm);
+  const int64_t norm = kernels::sh_normalization_code(normalization);
+  kernels::sh_check_arguments(lmax, norm);
   if (is_dlpack_producer(vectors)) return dlpack_spherical_harmonics(vectors, lmax, normalize, norm);
-  return numpy_spherical_harmonics(py::array(vectors), lmax, normalize, normalization);
+  return numpy_spherical_harmonics(py::array(vectors), lmax, normalize, norm);
 }
 
 py::object tensor_product(const py::object& x1, const py::object& x2, const std::optional<py::object>& weight,

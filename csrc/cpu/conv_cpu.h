@@ -42,16 +42,9 @@ void conv_forward_cpu(const kernels::TpDescriptor<T>& d, int64_t num_senders, in
     T* b = buffer.data();
     T* o = b + d.dim2;
     T* scratch = o + d.dim_out;
-    for (int64_t i = begin; i < end; ++i) {
-      for (int64_t k = 0; k < d.dim_out; ++k) o[k] = T(0);
-      for (int64_t p = by_dst.ptr[i]; p < by_dst.ptr[i + 1]; ++p) {
-        const int64_t e = by_dst.order[p];
-        kernels::to_ir_mul(d.seg2, d.num_seg2, attr + e * d.dim2, b);
-        const T* we = w ? (per_edge_weights ? w + e * d.weight_numel : w) : nullptr;
-        kernels::tp_forward_sample(d, xt.data() + src[e] * d.dim1, b, we, o, scratch);
-      }
-      kernels::to_mul_ir(d.seg_out, d.num_seg_out, o, out + i * d.dim_out);
-    }
+    for (int64_t i = begin; i < end; ++i)
+      kernels::conv_receiver(d, i, xt.data(), attr, w, per_edge_weights, src, by_dst.ptr.data(), by_dst.order.data(),
+                             out, b, o, scratch);
   });
 }
 
@@ -74,20 +67,10 @@ void conv_backward_cpu(const kernels::TpDescriptor<T>& d, int64_t num_senders, i
     T* ga = b + d.dim2;
     T* gb = ga + d.dim1;
     T* scratch = gb + d.dim2;
-    WeightGradSink<T> sink(gw, per_edge_weights, d.weight_numel, gw_mutex);
-    for (int64_t j = begin; j < end; ++j) {
-      for (int64_t k = 0; k < d.dim1; ++k) ga[k] = T(0);
-      for (int64_t p = by_src.ptr[j]; p < by_src.ptr[j + 1]; ++p) {
-        const int64_t e = by_src.order[p];
-        kernels::to_ir_mul(d.seg2, d.num_seg2, attr + e * d.dim2, b);
-        for (int64_t k = 0; k < d.dim2; ++k) gb[k] = T(0);
-        const T* we = w ? (per_edge_weights ? w + e * d.weight_numel : w) : nullptr;
-        kernels::tp_backward_sample(d, xt.data() + j * d.dim1, b, we, got.data() + dst[e] * d.dim_out, ga, gb,
-                                    sink.row(e), scratch);
-        kernels::to_mul_ir(d.seg2, d.num_seg2, gb, gattr + e * d.dim2);
-      }
-      kernels::to_mul_ir(d.seg1, d.num_seg1, ga, gx + j * d.dim1);
-    }
+    SharedWeightGrad<T> shared(gw, per_edge_weights, d.weight_numel, gw_mutex);
+    for (int64_t j = begin; j < end; ++j)
+      kernels::conv_sender(d, j, xt.data(), attr, w, per_edge_weights, dst, by_src.ptr.data(), by_src.order.data(),
+                           got.data(), gx, gattr, gw, shared.data(), b, ga, gb, scratch);
   });
 }
 

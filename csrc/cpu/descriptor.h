@@ -9,6 +9,7 @@
 #pragma once
 
 #include <algorithm>
+#include <cstring>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -25,9 +26,12 @@ inline void descriptor_require(bool ok, const std::string& what) {
                                        "); build it with equiforce.algebra.TensorProductDescriptor");
 }
 
-// Owns the float tables converted to T; `view` points into `ints` and must not outlive it.
+// A validated copy of the descriptor: owns its integer tables and the float tables converted to T,
+// so it stays valid (and valid-checked) whatever later happens to the arrays it was read from.
+// `view` points into this object, which is therefore neither copied nor moved.
 template <typename T>
 struct HostDescriptor {
+  std::vector<int64_t> tables;  // segments, instructions, nonzeros: the encoding after the header
   std::vector<T> path_weight, coeff;
   kernels::TpDescriptor<T> view{};
 
@@ -46,7 +50,8 @@ struct HostDescriptor {
     descriptor_require(num_floats == v.num_instructions + nnz, "float table length does not match header");
     static_assert(sizeof(kernels::TpSegment) == 3 * sizeof(int64_t), "TpSegment must be 3 packed int64");
     static_assert(sizeof(kernels::TpInstruction) == 8 * sizeof(int64_t), "TpInstruction must be 8 packed int64");
-    const int64_t* p = ints + kDescriptorHeader;
+    tables.assign(ints + kDescriptorHeader, ints + num_ints);
+    const int64_t* p = tables.data();
     v.seg1 = reinterpret_cast<const kernels::TpSegment*>(p);
     v.seg2 = v.seg1 + v.num_seg1;
     v.seg_out = v.seg2 + v.num_seg2;
@@ -91,6 +96,32 @@ struct HostDescriptor {
 
   HostDescriptor(const HostDescriptor&) = delete;
   HostDescriptor& operator=(const HostDescriptor&) = delete;
+
+  // The tables as one block for a device: the integer tables, then path weights and coefficients
+  // (T); `view_at(base)` is the view of a copy of these bytes at `base` (8-byte aligned).
+  std::vector<unsigned char> pack() const {
+    const size_t int_bytes = tables.size() * sizeof(int64_t);
+    std::vector<unsigned char> out(int_bytes + (path_weight.size() + coeff.size()) * sizeof(T));
+    if (!tables.empty()) std::memcpy(out.data(), tables.data(), int_bytes);
+    if (!path_weight.empty()) std::memcpy(out.data() + int_bytes, path_weight.data(), path_weight.size() * sizeof(T));
+    if (!coeff.empty())
+      std::memcpy(out.data() + int_bytes + path_weight.size() * sizeof(T), coeff.data(), coeff.size() * sizeof(T));
+    return out;
+  }
+
+  kernels::TpDescriptor<T> view_at(const void* base) const {
+    kernels::TpDescriptor<T> v = view;
+    const auto* ints = static_cast<const int64_t*>(base);
+    const auto moved = [&](const void* p) { return ints + (static_cast<const int64_t*>(p) - tables.data()); };
+    v.seg1 = reinterpret_cast<const kernels::TpSegment*>(moved(view.seg1));
+    v.seg2 = reinterpret_cast<const kernels::TpSegment*>(moved(view.seg2));
+    v.seg_out = reinterpret_cast<const kernels::TpSegment*>(moved(view.seg_out));
+    v.instructions = reinterpret_cast<const kernels::TpInstruction*>(moved(view.instructions));
+    v.nnz_ijk = moved(view.nnz_ijk);
+    v.path_weight = reinterpret_cast<const T*>(ints + tables.size());
+    v.coeff = v.path_weight + path_weight.size();
+    return v;
+  }
 
  private:
   static void check_segments(const kernels::TpSegment* segs, int64_t n, int64_t dim, const char* name) {

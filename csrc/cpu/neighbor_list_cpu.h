@@ -215,8 +215,7 @@ void neighbor_list_cpu(const T* positions, int64_t n, const double cell[3][3], c
     return;
   }
   const kernels::CellGrid& g = grid.grid;
-  const std::vector<int64_t>&atom_bin = grid.atom_bin, &wrap_shift = grid.wrap_shift, &sorted_atoms = grid.sorted_atoms,
-                             &sorted_wrap = grid.sorted_wrap;
+  const std::vector<int64_t>&atom_bin = grid.atom_bin, &wrap_shift = grid.wrap_shift, &sorted_wrap = grid.sorted_wrap;
   const std::vector<double>& wrapped = grid.wrapped;
 
   // Two passes over the same search: count pairs per atom, then write each atom's pairs straight
@@ -231,20 +230,9 @@ void neighbor_list_cpu(const T* positions, int64_t n, const double cell[3][3], c
   for (int64_t i = 0; i < n; ++i) offset[i + 1] += offset[i];
   const PairArrays dest = allocate(offset[n]);
   par(n, 512, [&](int64_t begin, int64_t end) {
-    for (int64_t i = begin; i < end; ++i) {
-      const int64_t* wi = &wrap_shift[3 * i];
-      int64_t q = offset[i];
-      kernels::neighbors_of(g, i, &atom_bin[3 * i], &wrapped[3 * i], cutoff, self_interaction,
-                            [&](int64_t p, int64_t s0, int64_t s1, int64_t s2) {
-                              const int64_t* wj = &sorted_wrap[3 * p];
-                              dest.i[q] = i;
-                              dest.j[q] = sorted_atoms[p];
-                              dest.shift[3 * q] = s0 + wi[0] - wj[0];
-                              dest.shift[3 * q + 1] = s1 + wi[1] - wj[1];
-                              dest.shift[3 * q + 2] = s2 + wi[2] - wj[2];
-                              ++q;
-                            });
-    }
+    for (int64_t i = begin; i < end; ++i)
+      kernels::write_pairs_of(g, i, &atom_bin[3 * i], &wrapped[3 * i], &wrap_shift[3 * i], sorted_wrap.data(), cutoff,
+                              self_interaction, offset[i], dest.i, dest.j, dest.shift);
   });
 }
 

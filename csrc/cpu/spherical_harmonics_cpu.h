@@ -2,40 +2,14 @@
 // `par(n, grain, fn)` runs fn(begin, end) over [0, n) (OpenMPParallelFor or at::parallel_for).
 #pragma once
 
-#include <cmath>
-#include <stdexcept>
-#include <string>
-
 #include <algorithm>
 #include <type_traits>
 
+#include "../kernels/sh_options.h"
 #include "../kernels/spherical_harmonics.h"
 #include "pack.h"
 
 namespace equiforce::cpu {
-
-enum ShNormalization : int64_t { kComponent = 0, kNorm = 1, kIntegral = 2 };
-
-inline void sh_check_arguments(int64_t lmax, int64_t normalization) {
-  if (lmax < 0 || lmax > kernels::kShLmaxSupported)
-    throw std::invalid_argument("equiforce: spherical harmonics support 0 <= lmax <= " +
-                                std::to_string(kernels::kShLmaxSupported) + ", got lmax=" + std::to_string(lmax));
-  if (normalization < kComponent || normalization > kIntegral)
-    throw std::invalid_argument("equiforce: normalization code must be 0 (component), 1 (norm) or 2 (integral)");
-}
-
-template <typename T>
-struct ShScale {
-  T value[kernels::kShLmaxSupported + 1];
-  ShScale(int64_t lmax, int64_t normalization) {
-    for (int64_t l = 0; l <= lmax; ++l) {
-      double s = 1.0;
-      if (normalization == kNorm) s = 1.0 / std::sqrt(2.0 * l + 1.0);
-      if (normalization == kIntegral) s = 1.0 / std::sqrt(4.0 * M_PI);
-      value[l] = static_cast<T>(s);
-    }
-  }
-};
 
 constexpr int64_t kShGrain = 1024;
 
@@ -65,8 +39,7 @@ void sh_blocks(int64_t begin, int64_t end, int64_t dim, const T* r, const T* row
 // out[n, (lmax+1)^2] = Y(r[n, 3])
 template <typename T, typename Par>
 void sh_forward_cpu(int64_t lmax, bool normalize, int64_t normalization, int64_t n, const T* r, T* out, Par&& par) {
-  sh_check_arguments(lmax, normalization);
-  const ShScale<T> scale(lmax, normalization);
+  const auto scale = kernels::sh_scale<T>(lmax, normalization);
   const int64_t dim = (lmax + 1) * (lmax + 1);
   const int l = static_cast<int>(lmax);
   par(n, kShGrain, [&](int64_t begin, int64_t end) {
@@ -80,8 +53,7 @@ void sh_forward_cpu(int64_t lmax, bool normalize, int64_t normalization, int64_t
 template <typename T, typename Par>
 void sh_backward_cpu(int64_t lmax, bool normalize, int64_t normalization, int64_t n, const T* r, const T* gout,
                      T* gr, Par&& par) {
-  sh_check_arguments(lmax, normalization);
-  const ShScale<T> scale(lmax, normalization);
+  const auto scale = kernels::sh_scale<T>(lmax, normalization);
   const int64_t dim = (lmax + 1) * (lmax + 1);
   const int l = static_cast<int>(lmax);
   par(n, kShGrain, [&](int64_t begin, int64_t end) {
@@ -97,8 +69,7 @@ void sh_backward_cpu(int64_t lmax, bool normalize, int64_t normalization, int64_
 template <typename T, typename Par>
 void sh_double_backward_cpu(int64_t lmax, bool normalize, int64_t normalization, int64_t n, const T* r,
                             const T* gout, const T* ggr, T* ggout, T* gr2, Par&& par) {
-  sh_check_arguments(lmax, normalization);
-  const ShScale<T> scale(lmax, normalization);
+  const auto scale = kernels::sh_scale<T>(lmax, normalization);
   const int64_t dim = (lmax + 1) * (lmax + 1);
   par(n, kShGrain / 4, [&](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i)

@@ -13,32 +13,25 @@ namespace equiforce::cpu {
 // Samples per task: enough work per chunk to hide the scheduling cost.
 constexpr int64_t kTpGrain = 64;
 
-// Where a task writes weight gradients: row s of gw (per-sample weights, zeroed on first use) or
-// a task-local accumulator added into gw under a lock at the end (shared weights). gw may be null.
+// A task's accumulator of shared-weight gradients, added into gw under a lock when the task ends
+// (kernels::weight_grad_row hands it out). Empty when the weights are per sample or gw is null.
 template <typename T>
-class WeightGradSink {
+class SharedWeightGrad {
  public:
-  WeightGradSink(T* gw, bool per_row, int64_t numel, std::mutex& mutex)
-      : gw_(gw), per_row_(per_row), numel_(numel), mutex_(mutex), shared_(gw && !per_row ? numel : 0, T(0)) {}
-  T* row(int64_t s) {
-    if (!gw_) return nullptr;
-    if (!per_row_) return shared_.data();
-    T* r = gw_ + s * numel_;
-    std::fill(r, r + numel_, T(0));
-    return r;
-  }
-  ~WeightGradSink() {
-    if (shared_.empty()) return;
+  SharedWeightGrad(T* gw, bool per_row, int64_t numel, std::mutex& mutex)
+      : gw_(gw), numel_(numel), mutex_(mutex), acc_(gw && !per_row ? numel : 0, T(0)) {}
+  T* data() { return acc_.empty() ? nullptr : acc_.data(); }
+  ~SharedWeightGrad() {
+    if (acc_.empty()) return;
     std::lock_guard<std::mutex> lock(mutex_);
-    for (int64_t q = 0; q < numel_; ++q) gw_[q] += shared_[q];
+    for (int64_t q = 0; q < numel_; ++q) gw_[q] += acc_[q];
   }
 
  private:
   T* gw_;
-  bool per_row_;
   int64_t numel_;
   std::mutex& mutex_;
-  std::vector<T> shared_;
+  std::vector<T> acc_;
 };
 
 // out[b] = TP(x1[b], x2[b]; w or w[b])
@@ -72,18 +65,11 @@ void tp_backward_cpu(const kernels::TpDescriptor<T>& d, int64_t batch, const T* 
     T* gb = ga + d.dim1;
     T* go = gb + d.dim2;
     T* scratch = go + d.dim_out;
-    WeightGradSink<T> sink(gw, per_sample_weights, d.weight_numel, gw_mutex);
-    for (int64_t s = begin; s < end; ++s) {
-      kernels::to_ir_mul(d.seg1, d.num_seg1, x1 + s * d.dim1, a);
-      kernels::to_ir_mul(d.seg2, d.num_seg2, x2 + s * d.dim2, b);
-      kernels::to_ir_mul(d.seg_out, d.num_seg_out, gout + s * d.dim_out, go);
-      for (int64_t k = 0; k < d.dim1; ++k) ga[k] = T(0);
-      for (int64_t k = 0; k < d.dim2; ++k) gb[k] = T(0);
-      const T* ws = w ? (per_sample_weights ? w + s * d.weight_numel : w) : nullptr;
-      kernels::tp_backward_sample(d, a, b, ws, go, ga, gb, sink.row(s), scratch);
-      kernels::to_mul_ir(d.seg1, d.num_seg1, ga, g1 + s * d.dim1);
-      kernels::to_mul_ir(d.seg2, d.num_seg2, gb, g2 + s * d.dim2);
-    }
+    SharedWeightGrad<T> shared(gw, per_sample_weights, d.weight_numel, gw_mutex);
+    for (int64_t s = begin; s < end; ++s)
+      kernels::tp_backward_mul_ir(d, s, x1, x2, w, per_sample_weights, gout, g1, g2,
+                                  kernels::weight_grad_row(gw, per_sample_weights, shared.data(), d.weight_numel, s),
+                                  a, b, ga, gb, go, scratch);
   });
 }
 

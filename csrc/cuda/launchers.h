@@ -23,25 +23,12 @@ template <typename T>
 void sh_double_backward(int64_t lmax, bool normalize, int64_t normalization, int64_t n, const T* r, const T* gout,
                         const T* ggr, T* ggout, T* gr2, void* stream);
 
-// ---- the tensor-product descriptor on the device ----
-// One contiguous block: segments, instructions and nonzeros (int64), then path weights and
-// coefficients (T). `pack()` is its bytes; `view(base)` the TpDescriptor pointing into a copy of
-// those bytes at device address `base` (8-byte aligned).
-template <typename T>
-struct DeviceDescriptorLayout {
-  kernels::TpDescriptor<T> host;  // the validated host view
-  int64_t num_ints = 0, nnz = 0;
-  explicit DeviceDescriptorLayout(const kernels::TpDescriptor<T>& view);
-  std::vector<unsigned char> pack() const;
-  kernels::TpDescriptor<T> view(const void* base) const;
-};
-
 // Launchers allocate their temporary memory (per-thread scratch, CSR arrays) stream-ordered
 // (cudaMallocAsync), so they can be captured in a CUDA graph once warmed up.
 
 // ---- tensor product: one thread per sample; x1, x2, out in mul_ir ----
-// w: [n, numel] (per_sample_weights), [numel] or null. `d` is a device view (DeviceDescriptorLayout),
-// `host` the same descriptor on the host (sizes).
+// w: [n, numel] (per_sample_weights), [numel] or null. `d` is a device view (a copy of
+// cpu::HostDescriptor::pack(), seen through view_at), `host` the same descriptor on the host (sizes).
 template <typename T>
 void tp_forward(const kernels::TpDescriptor<T>& d, const kernels::TpDescriptor<T>& host, int64_t n, const T* x1,
                 const T* x2, const T* w, bool per_sample_weights, T* out, void* stream);

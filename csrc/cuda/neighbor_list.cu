@@ -17,18 +17,8 @@ __global__ void fill_kernel(kernels::CellGrid grid, DeviceGridArrays a, int64_t 
                             bool self_interaction, const int64_t* offsets, int64_t* i_out, int64_t* j_out,
                             int64_t* shift_out) {
   EF_CUDA_FOR(i, n) {
-    const int64_t* wi = a.wrap_shift + 3 * i;
-    int64_t q = offsets[i];
-    kernels::neighbors_of(grid, i, a.atom_bin + 3 * i, a.wrapped + 3 * i, cutoff, self_interaction,
-                          [&](int64_t p, int64_t s0, int64_t s1, int64_t s2) {
-                            const int64_t* wj = a.sorted_wrap + 3 * p;
-                            i_out[q] = i;
-                            j_out[q] = grid.sorted_atoms[p];
-                            shift_out[3 * q] = s0 + wi[0] - wj[0];
-                            shift_out[3 * q + 1] = s1 + wi[1] - wj[1];
-                            shift_out[3 * q + 2] = s2 + wi[2] - wj[2];
-                            ++q;
-                          });
+    kernels::write_pairs_of(grid, i, a.atom_bin + 3 * i, a.wrapped + 3 * i, a.wrap_shift + 3 * i, a.sorted_wrap, cutoff,
+                            self_interaction, offsets[i], i_out, j_out, shift_out);
   }
 }
 

@@ -1,7 +1,6 @@
 // CUDA launchers of the spherical-harmonics bodies (csrc/kernels/spherical_harmonics.h): one thread
 // per vector, the same body as the CPU loop. Torch-free: compiles with plain nvcc.
-#include <cmath>
-
+#include "../kernels/sh_options.h"
 #include "../kernels/spherical_harmonics.h"
 #include "common.cuh"
 
@@ -9,30 +8,8 @@ namespace equiforce::cuda {
 namespace {
 
 template <typename T>
-struct Scale {
-  T value[kernels::kShLmaxSupported + 1];
-};
-
-template <typename T>
-Scale<T> scale_of(int64_t lmax, int64_t normalization) {
-  if (lmax < 0 || lmax > kernels::kShLmaxSupported)
-    throw std::invalid_argument("equiforce: spherical harmonics support 0 <= lmax <= " +
-                                std::to_string(kernels::kShLmaxSupported) + ", got lmax=" + std::to_string(lmax));
-  if (normalization < 0 || normalization > 2)
-    throw std::invalid_argument("equiforce: normalization code must be 0 (component), 1 (norm) or 2 (integral)");
-  Scale<T> s{};
-  for (int64_t l = 0; l <= lmax; ++l) {
-    double v = 1.0;
-    if (normalization == 1) v = 1.0 / std::sqrt(2.0 * l + 1.0);
-    if (normalization == 2) v = 1.0 / std::sqrt(4.0 * M_PI);
-    s.value[l] = static_cast<T>(v);
-  }
-  return s;
-}
-
-template <typename T>
-__global__ void sh_forward_kernel(int lmax, bool normalize, Scale<T> scale, int64_t n, const T* __restrict__ r,
-                                  T* __restrict__ out) {
+__global__ void sh_forward_kernel(int lmax, bool normalize, kernels::ShScale<T> scale, int64_t n,
+                                  const T* __restrict__ r, T* __restrict__ out) {
   const int64_t dim = (lmax + 1) * (lmax + 1);
   EF_CUDA_FOR(i, n) {
     T y[kernels::kShMaxDim];
@@ -43,8 +20,8 @@ __global__ void sh_forward_kernel(int lmax, bool normalize, Scale<T> scale, int6
 }
 
 template <typename T>
-__global__ void sh_backward_kernel(int lmax, bool normalize, Scale<T> scale, int64_t n, const T* __restrict__ r,
-                                   const T* __restrict__ gout, T* __restrict__ gr) {
+__global__ void sh_backward_kernel(int lmax, bool normalize, kernels::ShScale<T> scale, int64_t n,
+                                   const T* __restrict__ r, const T* __restrict__ gout, T* __restrict__ gr) {
   const int64_t dim = (lmax + 1) * (lmax + 1);
   EF_CUDA_FOR(i, n) {
     T go[kernels::kShMaxDim];
@@ -57,8 +34,8 @@ __global__ void sh_backward_kernel(int lmax, bool normalize, Scale<T> scale, int
 }
 
 template <typename T>
-__global__ void sh_double_backward_kernel(int lmax, bool normalize, Scale<T> scale, int64_t n, const T* __restrict__ r,
-                                          const T* __restrict__ gout, const T* __restrict__ ggr,
+__global__ void sh_double_backward_kernel(int lmax, bool normalize, kernels::ShScale<T> scale, int64_t n,
+                                          const T* __restrict__ r, const T* __restrict__ gout, const T* __restrict__ ggr,
                                           T* __restrict__ ggout, T* __restrict__ gr2) {
   const int64_t dim = (lmax + 1) * (lmax + 1);
   EF_CUDA_FOR(i, n) {
@@ -71,7 +48,7 @@ __global__ void sh_double_backward_kernel(int lmax, bool normalize, Scale<T> sca
 
 template <typename T>
 void sh_forward(int64_t lmax, bool normalize, int64_t normalization, int64_t n, const T* r, T* out, void* stream) {
-  const auto scale = scale_of<T>(lmax, normalization);
+  const auto scale = kernels::sh_scale<T>(lmax, normalization);
   if (n == 0) return;
   sh_forward_kernel<T><<<grid_for(n), kBlock, 0, as_stream(stream)>>>(static_cast<int>(lmax), normalize, scale, n, r,
                                                                       out);
@@ -81,7 +58,7 @@ void sh_forward(int64_t lmax, bool normalize, int64_t normalization, int64_t n, 
 template <typename T>
 void sh_backward(int64_t lmax, bool normalize, int64_t normalization, int64_t n, const T* r, const T* gout, T* gr,
                  void* stream) {
-  const auto scale = scale_of<T>(lmax, normalization);
+  const auto scale = kernels::sh_scale<T>(lmax, normalization);
   if (n == 0) return;
   sh_backward_kernel<T><<<grid_for(n), kBlock, 0, as_stream(stream)>>>(static_cast<int>(lmax), normalize, scale, n,
                                                                        r, gout, gr);
@@ -91,22 +68,11 @@ void sh_backward(int64_t lmax, bool normalize, int64_t normalization, int64_t n,
 template <typename T>
 void sh_double_backward(int64_t lmax, bool normalize, int64_t normalization, int64_t n, const T* r, const T* gout,
                         const T* ggr, T* ggout, T* gr2, void* stream) {
-  const auto scale = scale_of<T>(lmax, normalization);
+  const auto scale = kernels::sh_scale<T>(lmax, normalization);
   if (n == 0) return;
   sh_double_backward_kernel<T><<<grid_for(n, 64), 64, 0, as_stream(stream)>>>(static_cast<int>(lmax), normalize,
                                                                               scale, n, r, gout, ggr, ggout, gr2);
   check_cuda("spherical_harmonics_double_backward");
-}
-
-void check_cuda(const char* what) {
-  const cudaError_t err = cudaGetLastError();
-  if (err != cudaSuccess)
-    throw std::runtime_error(std::string("equiforce: CUDA error in ") + what + ": " + cudaGetErrorString(err));
-}
-
-void synchronize(void* stream) {
-  const cudaError_t err = cudaStreamSynchronize(as_stream(stream));
-  if (err != cudaSuccess) throw std::runtime_error(std::string("equiforce: CUDA error: ") + cudaGetErrorString(err));
 }
 
 #define EF_INSTANTIATE_SH(T)                                                                                    \

@@ -1,7 +1,7 @@
 // Per-atom body of the cell-list neighbour search. The grid is in fractional coordinates of an
 // effective basis (the cell's periodic vectors, completed by unit normals for open directions),
 // so triclinic cells, mixed boundary conditions and cells smaller than the cutoff all follow the
-// same path. Called by the CPU loop (and later by a CUDA count/fill kernel).
+// same path. Called by the CPU loops and by the CUDA count and fill kernels.
 #pragma once
 
 #include "common.h"
@@ -83,6 +83,26 @@ EF_HOST_DEVICE inline void neighbors_of(const CellGrid& g, int64_t i, const int6
       if (skip_self && g.sorted_atoms[p] == i) continue;
       emit(p, s0, s1, s2);
     }
+  });
+}
+
+
+// Writes atom i's pairs (i, j, S) to rows first, first + 1, ... of i_out, j_out, shift_out[., 3]: S is
+// the lattice shift between the unwrapped positions (wrap_i: atom i's wrap shift; sorted_wrap: the
+// wrap shifts in bin order), so |x_j - x_i + S.cell| < cutoff. As many rows as count_neighbors_of says.
+EF_HOST_DEVICE inline void write_pairs_of(const CellGrid& g, int64_t i, const int64_t* bin, const double* pi,
+                                          const int64_t* wrap_i, const int64_t* sorted_wrap, double cutoff,
+                                          bool self_interaction, int64_t first, int64_t* i_out, int64_t* j_out,
+                                          int64_t* shift_out) {
+  int64_t q = first;
+  neighbors_of(g, i, bin, pi, cutoff, self_interaction, [&](int64_t p, int64_t s0, int64_t s1, int64_t s2) {
+    const int64_t* wj = sorted_wrap + 3 * p;
+    i_out[q] = i;
+    j_out[q] = g.sorted_atoms[p];
+    shift_out[3 * q] = s0 + wrap_i[0] - wj[0];
+    shift_out[3 * q + 1] = s1 + wrap_i[1] - wj[1];
+    shift_out[3 * q + 2] = s2 + wrap_i[2] - wj[2];
+    ++q;
   });
 }
 

@@ -3,7 +3,8 @@
 //   out[k w] += path_weight * C[i j k] * weight[...] * x1[i u] * x2[j v]   (indices per connection mode)
 //
 // Features enter in e3nn's mul_ir layout and are transposed per sample to ir_mul, so the inner
-// loops run over the multiplicity with unit stride. Called by the CPU loop and the CUDA kernel.
+// loops run over the multiplicity with unit stride. The per-row bodies at the end (one sample, one
+// receiver, one sender) are what the CPU loops and the CUDA kernels both run.
 #pragma once
 
 #include "common.h"
@@ -318,6 +319,77 @@ EF_HOST_DEVICE void tp_backward_sample(const TpDescriptor<T>& d, const T* a_all,
         break;
     }
   }
+}
+
+
+// ---- per-row bodies of the launchers: the CPU loops and the CUDA kernels run these ----
+
+// Where sample s's weight gradient goes: row s of gw (per-sample weights; zeroed here), the caller's
+// accumulator `shared` (shared weights: a task's or a thread's, summed into gw afterwards), or
+// nowhere (null) when no weight gradient is asked for.
+template <typename T>
+EF_HOST_DEVICE inline T* weight_grad_row(T* gw, bool per_sample, T* shared, int64_t numel, int64_t s) {
+  if (!gw) return nullptr;
+  if (!per_sample) return shared;
+  T* r = gw + s * numel;
+  for (int64_t q = 0; q < numel; ++q) r[q] = T(0);
+  return r;
+}
+
+// Backward of sample s in mul_ir: g1[s], g2[s] overwritten, the weight gradient added into gw_row
+// (weight_grad_row; may be null). a, b, ga, gb, go: [dim1], [dim2], [dim1], [dim2], [dim_out] of scratch.
+template <typename T>
+EF_HOST_DEVICE void tp_backward_mul_ir(const TpDescriptor<T>& d, int64_t s, const T* x1, const T* x2, const T* w,
+                                       bool per_sample_weights, const T* gout, T* g1, T* g2, T* gw_row, T* a, T* b,
+                                       T* ga, T* gb, T* go, T* scratch) {
+  to_ir_mul(d.seg1, d.num_seg1, x1 + s * d.dim1, a);
+  to_ir_mul(d.seg2, d.num_seg2, x2 + s * d.dim2, b);
+  to_ir_mul(d.seg_out, d.num_seg_out, gout + s * d.dim_out, go);
+  for (int64_t k = 0; k < d.dim1; ++k) ga[k] = T(0);
+  for (int64_t k = 0; k < d.dim2; ++k) gb[k] = T(0);
+  const T* ws = w ? (per_sample_weights ? w + s * d.weight_numel : w) : nullptr;
+  tp_backward_sample(d, a, b, ws, go, ga, gb, gw_row, scratch);
+  to_mul_ir(d.seg1, d.num_seg1, ga, g1 + s * d.dim1);
+  to_mul_ir(d.seg2, d.num_seg2, gb, g2 + s * d.dim2);
+}
+
+// The fused convolution out[i] = sum over edges e into i of TP(x[src[e]], attr[e]; w[e]), one row
+// at a time. Edges come grouped by an endpoint (CSR: the edges of group g are order[ptr[g] ..
+// ptr[g + 1])), so every output row has one writer. xt: the senders' features in ir_mul.
+
+// Receiver i: out[i] (mul_ir) overwritten. b, o: [dim2], [dim_out] of scratch.
+template <typename T>
+EF_HOST_DEVICE void conv_receiver(const TpDescriptor<T>& d, int64_t i, const T* xt, const T* attr, const T* w,
+                                  bool per_edge_weights, const int64_t* src, const int64_t* ptr,
+                                  const int64_t* order, T* out, T* b, T* o, T* scratch) {
+  for (int64_t k = 0; k < d.dim_out; ++k) o[k] = T(0);
+  for (int64_t p = ptr[i]; p < ptr[i + 1]; ++p) {
+    const int64_t e = order[p];
+    to_ir_mul(d.seg2, d.num_seg2, attr + e * d.dim2, b);
+    const T* we = w ? (per_edge_weights ? w + e * d.weight_numel : w) : nullptr;
+    tp_forward_sample(d, xt + src[e] * d.dim1, b, we, o, scratch);
+  }
+  to_mul_ir(d.seg_out, d.num_seg_out, o, out + i * d.dim_out);
+}
+
+// Sender j (edges grouped by sender): gx[j] and gattr[e] of its edges overwritten, weight gradients
+// as weight_grad_row(gw, per_edge_weights, shared, ...). got: grad_out in ir_mul. b, ga, gb: [dim2],
+// [dim1], [dim2] of scratch.
+template <typename T>
+EF_HOST_DEVICE void conv_sender(const TpDescriptor<T>& d, int64_t j, const T* xt, const T* attr, const T* w,
+                                bool per_edge_weights, const int64_t* dst, const int64_t* ptr, const int64_t* order,
+                                const T* got, T* gx, T* gattr, T* gw, T* shared, T* b, T* ga, T* gb, T* scratch) {
+  for (int64_t k = 0; k < d.dim1; ++k) ga[k] = T(0);
+  for (int64_t p = ptr[j]; p < ptr[j + 1]; ++p) {
+    const int64_t e = order[p];
+    to_ir_mul(d.seg2, d.num_seg2, attr + e * d.dim2, b);
+    for (int64_t k = 0; k < d.dim2; ++k) gb[k] = T(0);
+    const T* we = w ? (per_edge_weights ? w + e * d.weight_numel : w) : nullptr;
+    tp_backward_sample(d, xt + j * d.dim1, b, we, got + dst[e] * d.dim_out, ga, gb,
+                       weight_grad_row(gw, per_edge_weights, shared, d.weight_numel, e), scratch);
+    to_mul_ir(d.seg2, d.num_seg2, gb, gattr + e * d.dim2);
+  }
+  to_mul_ir(d.seg1, d.num_seg1, ga, gx + j * d.dim1);
 }
 
 }  // namespace equiforce::kernels

@@ -2,14 +2,12 @@
 //   out[i] = sum over edges e with edge_dst[e] = i of TP(x[edge_src[e]], edge_attr[e]; edge_weight[e])
 // CPU kernels and its autograd (forward -> conv_backward -> conv_double_backward, each an op).
 #include "../cpu/conv_cpu.h"
+#include "autograd.h"
 #include "cuda_support.h"
 #include "descriptor_args.h"
 
 namespace equiforce::ops {
 namespace {
-
-using torch::autograd::AutogradContext;
-using torch::autograd::variable_list;
 
 struct ConvArgs {
   at::Tensor x, attr, weight, src, dst;
@@ -17,9 +15,8 @@ struct ConvArgs {
 };
 
 template <typename T>
-ConvArgs check_conv_args(const cpu::HostDescriptor<T>& hd, const at::Tensor& x, const at::Tensor& attr,
+ConvArgs check_conv_args(const kernels::TpDescriptor<T>& d, const at::Tensor& x, const at::Tensor& attr,
                          const at::Tensor& weight, const at::Tensor& src, const at::Tensor& dst, const char* op) {
-  const auto& d = hd.view;
   check_float(x, op, "x");
   check_same_dtype(x, attr, op, "x", "edge_attr");
   check_same_device(x, attr, op, "x", "edge_attr");
@@ -50,23 +47,23 @@ at::Tensor conv_forward(const at::Tensor& x, const at::Tensor& attr, const at::T
   TORCH_CHECK_VALUE(num_nodes >= 0, "equiforce::conv: num_nodes must be >= 0, got ", num_nodes);
   at::Tensor out;
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "equiforce_conv_forward", [&] {
-    const auto hd = host_descriptor<scalar_t>(desc, coeff, op);
-    TORCH_CHECK_VALUE(dim_out == hd.view.dim_out, "equiforce::conv: dim_out=", dim_out,
-                      " does not match the descriptor (", hd.view.dim_out, ")");
-    const auto a = check_conv_args(hd, x, attr, weight, src, dst, op);
+    const auto cd = compiled_descriptor<scalar_t>(desc, coeff, op);
+    TORCH_CHECK_VALUE(dim_out == cd->host().dim_out, "equiforce::conv: dim_out=", dim_out,
+                      " does not match the descriptor (", cd->host().dim_out, ")");
+    const auto a = check_conv_args(cd->host(), x, attr, weight, src, dst, op);
     out = at::empty({num_nodes, dim_out}, a.x.options());
     translate_errors([&] {
       if (a.x.is_cuda()) {
 #ifdef EQUIFORCE_WITH_CUDA
         const c10::cuda::CUDAGuard guard(a.x.device());
-        cuda::conv_forward<scalar_t>(device_descriptor(hd, a.x.device()), hd.view, a.x.size(0), num_nodes,
+        cuda::conv_forward<scalar_t>(cd->on_device(a.x.device()), cd->host(), a.x.size(0), num_nodes,
                                      a.attr.size(0), a.x.data_ptr<scalar_t>(), a.attr.data_ptr<scalar_t>(),
                                      data_or_null<scalar_t>(a.weight), a.per_edge_weights, a.src.data_ptr<int64_t>(),
                                      a.dst.data_ptr<int64_t>(), out.data_ptr<scalar_t>(), cuda_stream(a.x));
 #endif
         return;
       }
-      cpu::conv_forward_cpu<scalar_t>(hd.view, a.x.size(0), num_nodes, a.attr.size(0), a.x.data_ptr<scalar_t>(),
+      cpu::conv_forward_cpu<scalar_t>(cd->host(), a.x.size(0), num_nodes, a.attr.size(0), a.x.data_ptr<scalar_t>(),
                                       a.attr.data_ptr<scalar_t>(), data_or_null<scalar_t>(a.weight),
                                       a.per_edge_weights, a.src.data_ptr<int64_t>(), a.dst.data_ptr<int64_t>(),
                                       out.data_ptr<scalar_t>(), TorchParallelFor{});
@@ -83,11 +80,11 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> conv_backward(const at::Tensor& g
   check_float(x, op, "x");
   at::Tensor gx, gattr, gw;
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "equiforce_conv_backward", [&] {
-    const auto hd = host_descriptor<scalar_t>(desc, coeff, op);
-    const auto a = check_conv_args(hd, x, attr, weight, src, dst, op);
+    const auto cd = compiled_descriptor<scalar_t>(desc, coeff, op);
+    const auto a = check_conv_args(cd->host(), x, attr, weight, src, dst, op);
     check_same_dtype(grad_out, x, op, "grad_out", "x");
-    TORCH_CHECK_VALUE(grad_out.dim() == 2 && grad_out.size(1) == hd.view.dim_out, "equiforce::", op,
-                      ": grad_out must have shape [num_nodes, ", hd.view.dim_out, "], got ", grad_out.sizes());
+    TORCH_CHECK_VALUE(grad_out.dim() == 2 && grad_out.size(1) == cd->host().dim_out, "equiforce::", op,
+                      ": grad_out must have shape [num_nodes, ", cd->host().dim_out, "], got ", grad_out.sizes());
     const auto go = grad_out.contiguous();
     gx = at::empty_like(a.x);
     gattr = at::empty_like(a.attr);
@@ -96,7 +93,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> conv_backward(const at::Tensor& g
       if (a.x.is_cuda()) {
 #ifdef EQUIFORCE_WITH_CUDA
         const c10::cuda::CUDAGuard guard(a.x.device());
-        cuda::conv_backward<scalar_t>(device_descriptor(hd, a.x.device()), hd.view, a.x.size(0), go.size(0),
+        cuda::conv_backward<scalar_t>(cd->on_device(a.x.device()), cd->host(), a.x.size(0), go.size(0),
                                       a.attr.size(0), a.x.data_ptr<scalar_t>(), a.attr.data_ptr<scalar_t>(),
                                       data_or_null<scalar_t>(a.weight), a.per_edge_weights,
                                       a.src.data_ptr<int64_t>(), a.dst.data_ptr<int64_t>(), go.data_ptr<scalar_t>(),
@@ -105,7 +102,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> conv_backward(const at::Tensor& g
 #endif
         return;
       }
-      cpu::conv_backward_cpu<scalar_t>(hd.view, a.x.size(0), go.size(0), a.attr.size(0), a.x.data_ptr<scalar_t>(),
+      cpu::conv_backward_cpu<scalar_t>(cd->host(), a.x.size(0), go.size(0), a.attr.size(0), a.x.data_ptr<scalar_t>(),
                                        a.attr.data_ptr<scalar_t>(), data_or_null<scalar_t>(a.weight),
                                        a.per_edge_weights, a.src.data_ptr<int64_t>(), a.dst.data_ptr<int64_t>(),
                                        go.data_ptr<scalar_t>(), gx.data_ptr<scalar_t>(), gattr.data_ptr<scalar_t>(),
@@ -155,97 +152,23 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> conv_double_backward(
       });
 }
 
-std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> call_conv_double_backward(
-    const at::Tensor& ggx, const at::Tensor& gga, const at::Tensor& ggw, const at::Tensor& go, const at::Tensor& x,
-    const at::Tensor& attr, const at::Tensor& w, const at::Tensor& src, const at::Tensor& dst,
-    const at::Tensor& desc, const at::Tensor& coeff) {
-  using Opt = const std::optional<at::Tensor>&;
-  using T = const at::Tensor&;
-  static auto op = c10::Dispatcher::singleton()
-                       .findSchemaOrThrow("equiforce::conv_double_backward", "")
-                       .typed<std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor>(Opt, Opt, Opt, T, T, T, T, T,
-                                                                                         T, T, T)>();
-  const auto opt = [](const at::Tensor& t) { return t.defined() ? std::optional<at::Tensor>(t) : std::nullopt; };
-  return op.call(opt(ggx), opt(gga), opt(ggw), go, x, attr, w, src, dst, desc, coeff);
-}
-
-class ConvBackwardFunction : public torch::autograd::Function<ConvBackwardFunction> {
- public:
-  static variable_list forward(AutogradContext* ctx, const at::Tensor& go, const at::Tensor& x, const at::Tensor& attr,
-                               const at::Tensor& w, const at::Tensor& src, const at::Tensor& dst,
-                               const at::Tensor& desc, const at::Tensor& coeff) {
-    at::AutoDispatchBelowADInplaceOrView guard;
-    ctx->save_for_backward({go, x, attr, w, src, dst, desc, coeff});
-    auto [gx, ga, gw] = call_conv_backward(go, x, attr, w, src, dst, desc, coeff);
-    return {gx, ga, gw};
-  }
-
-  static variable_list backward(AutogradContext* ctx, variable_list grads) {
-    const auto s = ctx->get_saved_variables();
-    auto [d_go, d_x, d_a, d_w] =
-        call_conv_double_backward(grads[0], grads[1], grads[2], s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7]);
-    return {d_go, d_x, d_a, d_w, at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
-  }
+struct ConvSpec {
+  static constexpr const char* kForward = "equiforce::conv";
+  static constexpr const char* kBackward = "equiforce::conv_backward";
+  static constexpr const char* kDoubleBackward = "equiforce::conv_double_backward";
+  static constexpr size_t kDifferentiable = 3;                                    // x, edge_attr, weight
+  static constexpr std::array<size_t, 7> kBackwardArgs = {0, 1, 2, 3, 4, 6, 7};  // not num_nodes, dim_out
 };
 
-class ConvFunction : public torch::autograd::Function<ConvFunction> {
- public:
-  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& attr, const at::Tensor& w,
-                            const at::Tensor& src, const at::Tensor& dst, const c10::SymInt& num_nodes,
-                            const at::Tensor& desc,
-                            const at::Tensor& coeff, int64_t dim_out) {
-    at::Tensor out;
-    {
-      at::AutoDispatchBelowADInplaceOrView guard;
-      out = call_conv(x, attr, w, src, dst, num_nodes, desc, coeff, dim_out);
-    }
-    ctx->save_for_backward({x, attr, w, src, dst, desc, coeff});
-    return out;
-  }
-
-  static variable_list backward(AutogradContext* ctx, variable_list grads) {
-    const auto s = ctx->get_saved_variables();
-    variable_list none(9);
-    if (!grads[0].defined()) return none;
-    auto g = ConvBackwardFunction::apply(grads[0], s[0], s[1], s[2], s[3], s[4], s[5], s[6]);
-    none[0] = g[0];
-    none[1] = g[1];
-    none[2] = g[2];
-    return none;
-  }
-};
-
-at::Tensor conv_autograd(const at::Tensor& x, const at::Tensor& attr, const at::Tensor& w, const at::Tensor& src,
-                         const at::Tensor& dst, c10::SymInt num_nodes, const at::Tensor& desc, const at::Tensor& coeff,
-                         int64_t dim_out) {
-  return ConvFunction::apply(x, attr, w, src, dst, num_nodes, desc, coeff, dim_out);
-}
-
-Triple conv_backward_autograd(const at::Tensor& go, const at::Tensor& x, const at::Tensor& attr, const at::Tensor& w,
-                              const at::Tensor& src, const at::Tensor& dst, const at::Tensor& desc,
-                              const at::Tensor& coeff) {
-  auto g = ConvBackwardFunction::apply(go, x, attr, w, src, dst, desc, coeff);
-  return {g[0], g[1], g[2]};
+void register_kernels(torch::Library& m) {
+  m.impl("conv", &conv_forward);
+  m.impl("conv_backward", &conv_backward);
+  m.impl("conv_double_backward", &conv_double_backward);
 }
 
 }  // namespace
 }  // namespace equiforce::ops
 
-TORCH_LIBRARY_IMPL(equiforce, CPU, m) {
-  m.impl("conv", &equiforce::ops::conv_forward);
-  m.impl("conv_backward", &equiforce::ops::conv_backward);
-  m.impl("conv_double_backward", &equiforce::ops::conv_double_backward);
-}
+EQUIFORCE_DEVICE_KERNELS(equiforce::ops::register_kernels)
 
-#ifdef EQUIFORCE_WITH_CUDA
-TORCH_LIBRARY_IMPL(equiforce, CUDA, m) {
-  m.impl("conv", &equiforce::ops::conv_forward);
-  m.impl("conv_backward", &equiforce::ops::conv_backward);
-  m.impl("conv_double_backward", &equiforce::ops::conv_double_backward);
-}
-#endif
-
-TORCH_LIBRARY_IMPL(equiforce, Autograd, m) {
-  m.impl("conv", &equiforce::ops::conv_autograd);
-  m.impl("conv_backward", &equiforce::ops::conv_backward_autograd);
-}
+TORCH_LIBRARY_IMPL(equiforce, Autograd, m) { equiforce::ops::autograd::register_autograd<equiforce::ops::ConvSpec>(m); }

@@ -2,21 +2,59 @@
 // the three weight layouts (none, shared [numel], one row per sample/edge [rows, numel]).
 #pragma once
 
+#include <algorithm>
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <utility>
+#include <vector>
+
 #include "../cpu/descriptor.h"
 #include "common.h"
+#include "descriptor_cache.h"
 
 namespace equiforce::ops {
 
+// A descriptor decoded and validated once (csrc/ops/descriptor_cache.h says when "once" ends):
+// the host view for the CPU loops and the sizes, and a copy of its tables on each device it ran on.
 template <typename T>
-cpu::HostDescriptor<T> host_descriptor(const at::Tensor& descriptor, const at::Tensor& coefficients, const char* op) {
+class CompiledDescriptor {
+ public:
+  CompiledDescriptor(const at::Tensor& ints, const at::Tensor& floats)
+      : host_(ints.data_ptr<int64_t>(), ints.numel(), floats.data_ptr<double>(), floats.numel()) {}
+
+  const kernels::TpDescriptor<T>& host() const { return host_.view; }
+
+  // The view of the tables on `device`, uploaded there on first use and kept: later calls (a
+  // captured CUDA graph included) copy nothing.
+  kernels::TpDescriptor<T> on_device(const at::Device& device) const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (const auto& [where, table] : device_tables_)
+      if (where == device) return host_.view_at(table.data_ptr());
+    const auto bytes = host_.pack();
+    auto staged = at::empty({static_cast<int64_t>(std::max<size_t>(bytes.size(), 8))}, at::dtype(at::kByte));
+    std::memcpy(staged.data_ptr<uint8_t>(), bytes.data(), bytes.size());
+    device_tables_.emplace_back(device, staged.to(device));
+    return host_.view_at(device_tables_.back().second.data_ptr());
+  }
+
+ private:
+  cpu::HostDescriptor<T> host_;
+  mutable std::mutex mutex_;
+  mutable std::vector<std::pair<at::Device, at::Tensor>> device_tables_;
+};
+
+template <typename T>
+std::shared_ptr<const CompiledDescriptor<T>> compiled_descriptor(const at::Tensor& descriptor,
+                                                                 const at::Tensor& coefficients, const char* op) {
   TORCH_CHECK_VALUE(descriptor.scalar_type() == at::kLong && descriptor.dim() == 1 && descriptor.is_cpu(),
                     "equiforce::", op, ": descriptor must be a 1-D int64 CPU tensor from TensorProductDescriptor");
   TORCH_CHECK_VALUE(coefficients.scalar_type() == at::kDouble && coefficients.dim() == 1 && coefficients.is_cpu(),
                     "equiforce::", op, ": coefficients must be a 1-D float64 CPU tensor from TensorProductDescriptor");
-  const auto d = descriptor.contiguous();
-  const auto c = coefficients.contiguous();
-  return translate_errors([&] {
-    return cpu::HostDescriptor<T>(d.data_ptr<int64_t>(), d.numel(), c.data_ptr<double>(), c.numel());
+  static TensorKeyedCache<CompiledDescriptor<T>, 2> cache(kDescriptorCacheCapacity);
+  return cache.get({descriptor, coefficients}, [](const std::array<at::Tensor, 2>& t) {
+    const auto ints = t[0].contiguous(), floats = t[1].contiguous();
+    return translate_errors([&] { return std::make_shared<const CompiledDescriptor<T>>(ints, floats); });
   });
 }
 
@@ -44,6 +82,7 @@ const T* data_or_null(const at::Tensor& t) {
 
 // The descriptor with the nonzero ranges of unweighted instructions emptied: the part of the
 // product that depends on the weights (unweighted paths are bilinear in the two inputs only).
+// Made once per descriptor and kept, so the calls that take it find their compiled descriptor.
 at::Tensor weighted_paths_only(const at::Tensor& descriptor);
 
 // Double backward of any op that is trilinear in (a, b, w) on its weighted paths and bilinear in

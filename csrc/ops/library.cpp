@@ -1,18 +1,19 @@
 // Schemas of the equiforce operators. Implementations register per dispatch key in the other files;
 // fake kernels live in python/equiforce/ops/_fake.py.
+#include "../kernels/sh_options.h"
 #include "descriptor_args.h"
 
 namespace equiforce::ops {
 
 int64_t normalization_code(c10::string_view normalization) {
-  if (normalization == "component") return 0;
-  if (normalization == "norm") return 1;
-  if (normalization == "integral") return 2;
-  TORCH_CHECK_VALUE(false, "equiforce: normalization must be 'component', 'norm' or 'integral', got '",
-                    std::string(normalization), "'");
+  return translate_errors(
+      [&] { return kernels::sh_normalization_code(std::string_view(normalization.data(), normalization.size())); });
 }
 
-at::Tensor weighted_paths_only(const at::Tensor& descriptor) {
+namespace {
+
+at::Tensor make_weighted_paths_only(const at::Tensor& descriptor) {
+  const c10::InferenceMode normal_tensor(false);  // it is kept and may be saved for backward later
   auto out = descriptor.contiguous().clone();
   TORCH_CHECK_VALUE(out.scalar_type() == at::kLong && out.numel() >= cpu::kDescriptorHeader,
                     "equiforce: malformed tensor-product descriptor");
@@ -25,6 +26,15 @@ at::Tensor weighted_paths_only(const at::Tensor& descriptor) {
   for (int64_t n = 0; n < p[4]; ++n)
     if (!ins[n].has_weight) ins[n].nnz_end = ins[n].nnz_begin;
   return out;
+}
+
+}  // namespace
+
+at::Tensor weighted_paths_only(const at::Tensor& descriptor) {
+  static TensorKeyedCache<at::Tensor, 1> cache(kDescriptorCacheCapacity);
+  return *cache.get({descriptor}, [](const std::array<at::Tensor, 1>& t) {
+    return std::make_shared<const at::Tensor>(make_weighted_paths_only(t[0]));
+  });
 }
 
 }  // namespace equiforce::ops

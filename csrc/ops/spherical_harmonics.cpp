@@ -2,13 +2,11 @@
 // (forward -> spherical_harmonics_backward -> spherical_harmonics_double_backward, each an op).
 #include "../cpu/spherical_harmonics_cpu.h"
 #include "common.h"
+#include "autograd.h"
 #include "cuda_support.h"
 
 namespace equiforce::ops {
 namespace {
-
-using torch::autograd::AutogradContext;
-using torch::autograd::variable_list;
 
 at::Tensor checked_vectors(const at::Tensor& vectors, const char* op) {
   check_float(vectors, op, "vectors");
@@ -17,9 +15,8 @@ at::Tensor checked_vectors(const at::Tensor& vectors, const char* op) {
   return vectors.contiguous();
 }
 
-void check_lmax(int64_t lmax, const char* op) {
-  TORCH_CHECK_VALUE(0 <= lmax && lmax <= kernels::kShLmaxSupported, "equiforce::", op,
-                    ": lmax must be between 0 and ", kernels::kShLmaxSupported, ", got ", lmax);
+void check_lmax(int64_t lmax) {
+  translate_errors([&] { kernels::sh_check_lmax(lmax); });
 }
 
 at::Tensor checked_grad(const at::Tensor& grad, const at::Tensor& vectors, int64_t dim, const char* op,
@@ -32,7 +29,7 @@ at::Tensor checked_grad(const at::Tensor& grad, const at::Tensor& vectors, int64
 
 at::Tensor sh_forward(const at::Tensor& vectors_in, int64_t lmax, bool normalize, c10::string_view normalization) {
   const auto vectors = checked_vectors(vectors_in, "spherical_harmonics");
-  check_lmax(lmax, "spherical_harmonics");
+  check_lmax(lmax);
   const int64_t norm = normalization_code(normalization);
   auto out = at::empty({vectors.size(0), (lmax + 1) * (lmax + 1)}, vectors.options());
   AT_DISPATCH_FLOATING_TYPES(vectors.scalar_type(), "equiforce_sh_forward", [&] {
@@ -56,7 +53,7 @@ at::Tensor sh_backward(const at::Tensor& grad_out_in, const at::Tensor& vectors_
                        c10::string_view normalization) {
   const char* op = "spherical_harmonics_backward";
   const auto vectors = checked_vectors(vectors_in, op);
-  check_lmax(lmax, op);
+  check_lmax(lmax);
   const auto grad_out = checked_grad(grad_out_in, vectors, (lmax + 1) * (lmax + 1), op, "grad_out");
   const int64_t norm = normalization_code(normalization);
   auto grad_vectors = at::empty_like(vectors);
@@ -84,7 +81,7 @@ std::tuple<at::Tensor, at::Tensor> sh_double_backward(const at::Tensor& ggv_in, 
                                                       c10::string_view normalization) {
   const char* op = "spherical_harmonics_double_backward";
   const auto vectors = checked_vectors(vectors_in, op);
-  check_lmax(lmax, op);
+  check_lmax(lmax);
   const int64_t dim = (lmax + 1) * (lmax + 1);
   const auto grad_out = checked_grad(grad_out_in, vectors, dim, op, "grad_out");
   const auto ggv = checked_grad(ggv_in, vectors, 3, op, "grad_grad_vectors");
@@ -112,111 +109,23 @@ std::tuple<at::Tensor, at::Tensor> sh_double_backward(const at::Tensor& ggv_in, 
   return {grad_grad_out, grad_vectors};
 }
 
-// ---- autograd: each level calls the next op through the dispatcher ----
-
-at::Tensor call_sh(const at::Tensor& v, int64_t lmax, bool normalize, c10::string_view norm) {
-  static auto op = c10::Dispatcher::singleton()
-                       .findSchemaOrThrow("equiforce::spherical_harmonics", "")
-                       .typed<at::Tensor(const at::Tensor&, int64_t, bool, c10::string_view)>();
-  return op.call(v, lmax, normalize, norm);
-}
-
-at::Tensor call_sh_backward(const at::Tensor& g, const at::Tensor& v, int64_t lmax, bool normalize,
-                            c10::string_view norm) {
-  static auto op = c10::Dispatcher::singleton()
-                       .findSchemaOrThrow("equiforce::spherical_harmonics_backward", "")
-                       .typed<at::Tensor(const at::Tensor&, const at::Tensor&, int64_t, bool, c10::string_view)>();
-  return op.call(g, v, lmax, normalize, norm);
-}
-
-std::tuple<at::Tensor, at::Tensor> call_sh_double_backward(const at::Tensor& gg, const at::Tensor& g,
-                                                           const at::Tensor& v, int64_t lmax, bool normalize,
-                                                           c10::string_view norm) {
-  static auto op = c10::Dispatcher::singleton()
-                       .findSchemaOrThrow("equiforce::spherical_harmonics_double_backward", "")
-                       .typed<std::tuple<at::Tensor, at::Tensor>(const at::Tensor&, const at::Tensor&,
-                                                                 const at::Tensor&, int64_t, bool, c10::string_view)>();
-  return op.call(gg, g, v, lmax, normalize, norm);
-}
-
-void save_config(AutogradContext* ctx, int64_t lmax, bool normalize, c10::string_view norm) {
-  ctx->saved_data["lmax"] = lmax;
-  ctx->saved_data["normalize"] = normalize;
-  ctx->saved_data["normalization"] = std::string(norm);
-}
-
-class ShBackwardFunction : public torch::autograd::Function<ShBackwardFunction> {
- public:
-  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& grad_out, const at::Tensor& vectors, int64_t lmax,
-                            bool normalize, c10::string_view norm) {
-    at::AutoDispatchBelowADInplaceOrView guard;
-    ctx->save_for_backward({grad_out, vectors});
-    save_config(ctx, lmax, normalize, norm);
-    return call_sh_backward(grad_out, vectors, lmax, normalize, norm);
-  }
-
-  static variable_list backward(AutogradContext* ctx, variable_list grads) {
-    const auto saved = ctx->get_saved_variables();
-    if (!grads[0].defined()) return {at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
-    const auto norm = ctx->saved_data["normalization"].toStringRef();
-    auto [grad_grad_out, grad_vectors] =
-        call_sh_double_backward(grads[0], saved[0], saved[1], ctx->saved_data["lmax"].toInt(),
-                                ctx->saved_data["normalize"].toBool(), norm);
-    return {grad_grad_out, grad_vectors, at::Tensor(), at::Tensor(), at::Tensor()};
-  }
+struct ShSpec {
+  static constexpr const char* kForward = "equiforce::spherical_harmonics";
+  static constexpr const char* kBackward = "equiforce::spherical_harmonics_backward";
+  static constexpr const char* kDoubleBackward = "equiforce::spherical_harmonics_double_backward";
+  static constexpr size_t kDifferentiable = 1;                        // vectors
+  static constexpr std::array<size_t, 4> kBackwardArgs = {0, 1, 2, 3};  // vectors, lmax, normalize, normalization
 };
 
-class ShFunction : public torch::autograd::Function<ShFunction> {
- public:
-  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& vectors, int64_t lmax, bool normalize,
-                            c10::string_view norm) {
-    at::Tensor out;
-    {
-      at::AutoDispatchBelowADInplaceOrView guard;
-      out = call_sh(vectors, lmax, normalize, norm);
-    }
-    ctx->save_for_backward({vectors});
-    save_config(ctx, lmax, normalize, norm);
-    return out;
-  }
-
-  static variable_list backward(AutogradContext* ctx, variable_list grads) {
-    const auto saved = ctx->get_saved_variables();
-    if (!grads[0].defined()) return {at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
-    const auto norm = ctx->saved_data["normalization"].toStringRef();
-    auto grad = ShBackwardFunction::apply(grads[0], saved[0], ctx->saved_data["lmax"].toInt(),
-                                          ctx->saved_data["normalize"].toBool(), norm);
-    return {grad, at::Tensor(), at::Tensor(), at::Tensor()};
-  }
-};
-
-at::Tensor sh_autograd(const at::Tensor& vectors, int64_t lmax, bool normalize, c10::string_view norm) {
-  return ShFunction::apply(vectors, lmax, normalize, norm);
-}
-
-at::Tensor sh_backward_autograd(const at::Tensor& grad_out, const at::Tensor& vectors, int64_t lmax, bool normalize,
-                                c10::string_view norm) {
-  return ShBackwardFunction::apply(grad_out, vectors, lmax, normalize, norm);
+void register_kernels(torch::Library& m) {
+  m.impl("spherical_harmonics", &sh_forward);
+  m.impl("spherical_harmonics_backward", &sh_backward);
+  m.impl("spherical_harmonics_double_backward", &sh_double_backward);
 }
 
 }  // namespace
 }  // namespace equiforce::ops
 
-TORCH_LIBRARY_IMPL(equiforce, CPU, m) {
-  m.impl("spherical_harmonics", &equiforce::ops::sh_forward);
-  m.impl("spherical_harmonics_backward", &equiforce::ops::sh_backward);
-  m.impl("spherical_harmonics_double_backward", &equiforce::ops::sh_double_backward);
-}
+EQUIFORCE_DEVICE_KERNELS(equiforce::ops::register_kernels)
 
-#ifdef EQUIFORCE_WITH_CUDA
-TORCH_LIBRARY_IMPL(equiforce, CUDA, m) {
-  m.impl("spherical_harmonics", &equiforce::ops::sh_forward);
-  m.impl("spherical_harmonics_backward", &equiforce::ops::sh_backward);
-  m.impl("spherical_harmonics_double_backward", &equiforce::ops::sh_double_backward);
-}
-#endif
-
-TORCH_LIBRARY_IMPL(equiforce, Autograd, m) {
-  m.impl("spherical_harmonics", &equiforce::ops::sh_autograd);
-  m.impl("spherical_harmonics_backward", &equiforce::ops::sh_backward_autograd);
-}
+TORCH_LIBRARY_IMPL(equiforce, Autograd, m) { equiforce::ops::autograd::register_autograd<equiforce::ops::ShSpec>(m); }

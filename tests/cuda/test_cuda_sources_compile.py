@@ -2,37 +2,21 @@
 csrc/cuda with plain nvcc for sm_80 (A100) and sm_90 (H100/H200), and the op registrations'
 CUDA paths (EQUIFORCE_WITH_CUDA) as a syntax check against torch's headers (a CPU build of torch
 lacks one generated CUDA header, shimmed here). tests/gpu builds, runs and times it on a GPU."""
-import os
-import shutil
 import subprocess
-import sys
 import sysconfig
 from pathlib import Path
 
 import pytest
 
+from tests.cuda.toolkit import toolkit
+
 ROOT = Path(__file__).resolve().parents[2]
-PIP_CUDA = Path(sysconfig.get_paths()["purelib"]) / "nvidia" / "cu13"  # pip install nvidia-cuda-nvcc ...
 SOURCES = sorted((ROOT / "csrc" / "cuda").glob("*.cu"))
 
 
-def toolkit():
-    """(nvcc, include folder): CUDA_HOME, /usr/local/cuda, nvcc on PATH, or the pip wheels."""
-    candidates = [Path(os.environ["CUDA_HOME"]) / "bin" / "nvcc"] if os.environ.get("CUDA_HOME") else []
-    candidates += [Path("/usr/local/cuda/bin/nvcc")]
-    if shutil.which("nvcc"):
-        candidates.append(Path(shutil.which("nvcc")).resolve())
-    candidates.append(PIP_CUDA / "bin" / "nvcc")
-    for nvcc in candidates:
-        include = nvcc.parent.parent / "include"
-        if nvcc.exists() and (include / "cuda_runtime.h").exists():
-            return nvcc, include
-    pytest.fail("no CUDA compiler: scripts/install.sh installs one (pip install nvidia-cuda-nvcc nvidia-cuda-cccl "
-                "nvidia-cuda-runtime nvidia-cuda-crt) when the machine has none")
-
-
 def test_there_are_cuda_sources():
-    assert {p.name for p in SOURCES} >= {"spherical_harmonics.cu", "tensor_product.cu", "neighbor_list.cu"}
+    assert {p.name for p in SOURCES} >= {"common.cu", "spherical_harmonics.cu", "tensor_product.cu", "conv.cu",
+                                         "neighbor_list.cu"}
 
 
 @pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.name)
