@@ -1,5 +1,5 @@
 """Per-call overhead on a small molecule: the exported model's `compute` on 9-atom ethanol, and one
-equiforce op on a handful of rows, where what a call costs beyond the arithmetic (argument checks,
+equiforce op on one row, where what a call costs beyond the arithmetic (argument checks,
 decoding the tensor-product descriptor) shows.
 
     OMP_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE .venv/bin/python benchmarks/call_overhead.py
@@ -52,14 +52,19 @@ def main():
     pbc = torch.zeros(3, dtype=torch.bool)
     compute = median_us(lambda: model.compute(positions, species, cell, pbc), args.repeats)
 
-    tp = FullyConnectedTensorProduct("8x0e+8x1o+8x2e", "0e+1o+2e", "8x0e+8x1o+8x2e").double()
-    x1 = torch.randn(4, tp.irreps_in1.dim, dtype=torch.float64)
-    x2 = torch.randn(4, tp.irreps_in2.dim, dtype=torch.float64)
-    with torch.no_grad():
-        op = median_us(lambda: tp(x1, x2), 5 * args.repeats)
+    ops_us = {}
+    for mul in (8, 32):  # one row through torch.ops directly: the call's own cost, decoding included
+        irreps = f"{mul}x0e+{mul}x1o+{mul}x2e"
+        tp = FullyConnectedTensorProduct(irreps, "0e+1o+2e", irreps).double()
+        x1 = torch.randn(1, tp.irreps_in1.dim, dtype=torch.float64)
+        x2 = torch.randn(1, tp.irreps_in2.dim, dtype=torch.float64)
+        w = torch.randn(tp.weight_numel, dtype=torch.float64)
+        call = torch.ops.equiforce.tensor_product
+        ints, floats, dim_out = tp.descriptor_ints, tp.descriptor_floats, tp._dim_out
+        ops_us[f"tensor_product_1_row_{mul}x_us"] = round(
+            median_us(lambda: call(x1, x2, w, ints, floats, dim_out), 5 * args.repeats), 2)
     result = {"ops_library": str(args.ops_library or "installed"), "atoms": len(atoms),
-              "compute_us": round(compute, 1), "tensor_product_4_rows_us": round(op, 2),
-              "threads": torch.get_num_threads()}
+              "compute_us": round(compute, 1), **ops_us, "threads": torch.get_num_threads()}
     print(json.dumps(result))
 
 
