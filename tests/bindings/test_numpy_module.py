@@ -14,6 +14,9 @@ def test_build_info():
     info = _C.build_info()
     assert info["version"] and info["cuda"] is False and info["openmp_threads"] >= 1
     assert info["sh_lmax_supported"] == 12
+    from equiforce.algebra.spherical_harmonics import LMAX_SUPPORTED  # the Python side says the same
+
+    assert LMAX_SUPPORTED == info["sh_lmax_supported"]
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
