@@ -180,17 +180,27 @@ const Graph& PairEquiforce::build_graph() {
   atoms.neighbors = list->firstneigh;
   atoms.num_neighbors = list->numneigh;
   atoms.index_mask = NEIGHMASK;
-  try {
-    return builder.build(atoms);
-  } catch (const std::exception& err) {
-    error->one(FLERR, "pair_style equiforce: {}", err.what());
-  }
+  return builder.build(atoms);
 }
 
 void PairEquiforce::compute(int eflag, int vflag) {
   const auto t0 = std::chrono::steady_clock::now();
   ev_init(eflag, vflag);
-  const Graph& graph = build_graph();
+  const Graph* built = nullptr;
+  equiforce::runtime::Outputs out;
+  std::string problem;  // this rank's, said once by rank 0 for every rank (stop_if_any_rank_failed)
+  auto t_model = t0;
+  try {
+    built = &build_graph();
+    t_model = std::chrono::steady_clock::now();
+    if (built->num_local_nodes > 0) out = call_model(*built);
+  } catch (const InputError& err) {
+    problem = built ? describe(err, *built) : err.what();
+  } catch (const std::exception& err) {
+    problem = built ? "evaluating " + model_path_ + " failed: " + err.what() : err.what();
+  }
+  stop_if_any_rank_failed(problem);
+  const Graph& graph = *built;
   const int members = committee_.members();
   if (graph.num_local_nodes == 0) {  // an empty sub-domain, or only NULL-type atoms here
     if (members > 0)                 // the spread is collective: take part with nothing
@@ -198,8 +208,6 @@ void PairEquiforce::compute(int eflag, int vflag) {
                                 torch::zeros({members, 0, 3}, torch::kFloat64), graph.atom_of_node, pvector);
     return;
   }
-  const auto t_model = std::chrono::steady_clock::now();
-  const auto out = call_model(graph);
   const auto forces = out.forces.to(torch::kCPU, torch::kFloat64).contiguous();
   model_seconds_ += seconds_since(t_model);
   ++model_calls_;
@@ -245,45 +253,59 @@ equiforce::runtime::Outputs PairEquiforce::call_model(const Graph& g) {
   auto view = [](const auto& v, at::IntArrayRef shape, const torch::TensorOptions& o) {
     return torch::from_blob(const_cast<void*>(static_cast<const void*>(v.data())), shape, o);
   };
-  try {
-    if (long_range_) {  // one rank: the nodes are the owned atoms; the model sums Coulomb over the cell
-      const double* h = domain->h;  // xprd yprd zprd yz xz xy
-      const double cell[9] = {h[0], 0, 0, h[5], h[1], 0, h[4], h[3], h[2]};
-      const auto pbc = torch::tensor({domain->xperiodic != 0, domain->yperiodic != 0, domain->zperiodic != 0},
-                                     torch::kBool);
-      return model_->compute(view(g.positions, {n, 3}, f64), view(g.species, {n}, i64),
-                             torch::from_blob(const_cast<double*>(cell), {3, 3}, f64).clone(), pbc);
-    }
-    return model_->compute(view(g.positions, {n, 3}, f64), view(g.species, {n}, i64), view(g.edge_src, {e}, i64),
-                           view(g.edge_dst, {e}, i64), view(g.edge_shift, {e, 3}, f64), g.num_local_nodes,
-                           g.has_ghost_nodes() ? view(g.layer_sizes, {2, num_layers_}, i64) : torch::Tensor());
-  } catch (const InputError& err) {
-    input_error(err, g);
-  } catch (const std::exception& err) {
-    error->one(FLERR, "pair_style equiforce: evaluating {} failed: {}", model_path_, err.what());
+  if (long_range_) {  // one rank: the nodes are the owned atoms; the model sums Coulomb over the cell
+    const double* h = domain->h;  // xprd yprd zprd yz xz xy
+    const double cell[9] = {h[0], 0, 0, h[5], h[1], 0, h[4], h[3], h[2]};
+    const auto pbc = torch::tensor({domain->xperiodic != 0, domain->yperiodic != 0, domain->zperiodic != 0},
+                                   torch::kBool);
+    return model_->compute(view(g.positions, {n, 3}, f64), view(g.species, {n}, i64),
+                           torch::from_blob(const_cast<double*>(cell), {3, 3}, f64).clone(), pbc);
   }
+  return model_->compute(view(g.positions, {n, 3}, f64), view(g.species, {n}, i64), view(g.edge_src, {e}, i64),
+                         view(g.edge_dst, {e}, i64), view(g.edge_shift, {e, 3}, f64), g.num_local_nodes,
+                         g.has_ghost_nodes() ? view(g.layer_sizes, {2, num_layers_}, i64) : torch::Tensor());
 }
 
-void PairEquiforce::input_error(const InputError& err, const Graph& g) {
+std::string PairEquiforce::describe(const InputError& err, const Graph& g) const {
   // The runtime numbers atoms by node; LAMMPS users know them by atom ID.
   auto id = [&](int64_t node) { return atom->tag[g.atom_of_node[node]]; };
   auto is_node = [&](int64_t node) { return node >= 0 && node < g.num_nodes(); };
   const bigint step = update->ntimestep;
+  const double closest = equiforce::runtime::kMinDistance;
   if (err.kind == InputError::Kind::CloseAtoms && is_node(err.i) && is_node(err.j)) {
     const tagint a = std::min(id(err.i), id(err.j)), b = std::max(id(err.i), id(err.j));
     if (a == b)
-      error->one(FLERR, "pair_style equiforce: atom {} is {:.4g} A from its own periodic image (closer than {} A) "
-                        "at step {}: the box is far too small", a, err.distance, equiforce::runtime::kMinDistance, step);
-    error->one(FLERR, "pair_style equiforce: atoms {} and {} are {:.4g} A apart (closer than {} A) at step {}: "
-                      "overlapping atoms; check the input structure", a, b, err.distance,
-               equiforce::runtime::kMinDistance, step);
+      return fmt::format("atom {} is {:.4g} A from its own periodic image (closer than {} A) at step {}: the box is "
+                         "far too small", a, err.distance, closest, step);
+    return fmt::format("atoms {} and {} are {:.4g} A apart (closer than {} A) at step {}: overlapping atoms; check "
+                       "the input structure", a, b, err.distance, closest, step);
   }
   if (err.kind == InputError::Kind::NonFinite && is_node(err.i))
-    error->one(FLERR, "pair_style equiforce: atom {} has a position that is not finite (NaN or inf) at step {}: "
-                      "check the input structure (in MD: the trajectory blew up earlier)", id(err.i), step);
+    return fmt::format("atom {} has a position that is not finite (NaN or inf) at step {}: check the input "
+                       "structure (in MD: the trajectory blew up earlier)", id(err.i), step);
   std::string what = err.what();  // the cell, a shift: no atom to name
   if (what.rfind("equiforce: ", 0) == 0) what = what.substr(std::strlen("equiforce: "));
-  error->one(FLERR, "pair_style equiforce: {} (step {})", what, step);
+  return fmt::format("{} (step {})", what, step);
+}
+
+void PairEquiforce::stop_if_any_rank_failed(const std::string& problem) {
+  // Every rank calls compute, so the check is collective: the lowest failing rank's message goes to all
+  // and error->all says it once. (error->one from two ranks at once races to MPI_Abort, which can kill
+  // both before either message leaves the stdout buffer.) One integer all-reduce per step.
+  const int me = comm->me, nprocs = comm->nprocs;
+  if (nprocs == 1) {
+    if (!problem.empty()) error->all(FLERR, "pair_style equiforce: {}", problem);
+    return;
+  }
+  const int mine = problem.empty() ? nprocs : me;
+  int first = nprocs;
+  MPI_Allreduce(&mine, &first, 1, MPI_INT, MPI_MIN, world);
+  if (first == nprocs) return;
+  int length = me == first ? static_cast<int>(problem.size()) : 0;
+  MPI_Bcast(&length, 1, MPI_INT, first, world);
+  std::string message = me == first ? problem : std::string(length, ' ');
+  MPI_Bcast(message.data(), length, MPI_CHAR, first, world);
+  error->all(FLERR, "pair_style equiforce: {}{}", message, first == 0 ? "" : fmt::format(" (found on rank {})", first));
 }
 
 // committees: each member's forces on ghosts go back to their owners

@@ -44,7 +44,9 @@ class PairEquiforce : public Pair {
   // The model on the graph's nodes (or, for long-range models, on the owned atoms and the box).
   equiforce::runtime::Outputs call_model(const equiforce::lammps::Graph& graph);
   // An input the model refuses (overlapping atoms, NaN positions), said in atom IDs.
-  [[noreturn]] void input_error(const equiforce::runtime::InputError& err, const equiforce::lammps::Graph& graph);
+  std::string describe(const equiforce::runtime::InputError& err, const equiforce::lammps::Graph& graph) const;
+  // Collective: if any rank's `problem` is not empty, every rank stops with the lowest such rank's message.
+  void stop_if_any_rank_failed(const std::string& problem);
 
   std::unique_ptr<equiforce::runtime::Model> model_;
   std::string model_path_;
