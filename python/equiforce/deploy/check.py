@@ -72,15 +72,18 @@ def run_checks(module, meta, seed: int = 0) -> List[CheckResult]:
             worst = max(worst, abs(fd - float(forces[atom, axis])))
     results.append(CheckResult("forces = -dE/dr (finite differences)", worst / scale_f, 1e-6))
 
+    # O(3) for equiforce's own models; rotations only for SO(3) models (SevenNet's is_parity: false, every
+    # feature even), whose energy may change under a mirror: the check says which group it tested
+    so3 = meta.get("symmetry", "O3") == "SO3"
+    group = "SO(3) (rotations only: the model is not parity-invariant)" if so3 else "O(3) (with reflections)"
     worst_e, worst_f = 0.0, 0.0
     for trial in range(4):
-        g = random_o3(improper=trial % 2 == 1, generator=torch.Generator().manual_seed(seed + trial))
+        g = random_o3(improper=not so3 and trial % 2 == 1, generator=torch.Generator().manual_seed(seed + trial))
         e2, f2, _ = efv(pos @ g.T, species)
         worst_e = max(worst_e, abs(e2 - energy))
         worst_f = max(worst_f, float((f2 - forces @ g.T).abs().max()))
-    results.append(CheckResult("E invariant under O(3) (with reflections)", worst_e / max(1.0, abs(energy)), 1e-9))
-    results.append(CheckResult("F equivariant under O(3) (with reflections)", worst_f / scale_f, 1e-9))
-
+    results.append(CheckResult(f"E invariant under {group}", worst_e / max(1.0, abs(energy)), 1e-9))
+    results.append(CheckResult(f"F equivariant under {group}", worst_f / scale_f, 1e-9))
     e2, f2, _ = efv(pos + torch.tensor([1.7, -3.1, 2.3], dtype=torch.float64), species)
     results.append(CheckResult("translation invariance", max(abs(e2 - energy), float((f2 - forces).abs().max())), 1e-9))
     perm = torch.randperm(len(pos), generator=torch.Generator().manual_seed(seed))

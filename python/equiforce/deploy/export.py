@@ -33,8 +33,11 @@ def metadata_of(model: EquiForceModel) -> dict:
         "units": "eV Angstrom",
         "long_range": model.long_range,
         "total_charge": repr(float(model.total_charge)),
+        "symmetry": getattr(model, "symmetry", "O3"),
         "outputs": " ".join(["energy", "forces", "virial"] + (["charges"] if model.long_range != "none" else [])
                             + (["dipole"] if model.dipole else []) + (["polarizability"] if model.polarizability else [])),
+        # a converted model's origin (equiforce convert): source, source_version, source_license, ...
+        **{key: value for key, value in getattr(model, "source", {}).items()},
     }
 
 

@@ -14,15 +14,22 @@ import numpy as np
 import torch
 
 from ..algebra import Irrep, Irreps
-from ..nn import BesselBasis, Interaction, PolynomialCutoff, hidden_irreps
+from ..nn import BesselBasis, Interaction, PolynomialCutoff, XPLORCutoff, hidden_irreps
 from ..o3 import Linear, SphericalHarmonics
 from .electrostatics import coulomb_potential
 from .predict import edge_virials_per_atom
 
 _DEFAULTS = dict(r_max=5.0, l_max=2, num_features=32, num_layers=4, num_basis=8, cutoff_p=6, parity=True,
                  radial_hidden=64, radial_depth=2, avg_num_neighbors=1.0, dtype="float64", dipole=False,
-                 polarizability=False, long_range="none", total_charge=0.0, ewald_cutoff=8.0, ewald_accuracy=1e-6)
+                 polarizability=False, long_range="none", total_charge=0.0, ewald_cutoff=8.0, ewald_accuracy=1e-6,
+                 # architecture options (NequIP / SevenNet names in the README's table)
+                 symmetry="O3", layer_irreps=None, self_connection="tensor_product", residual=True,
+                 gate_activation="sigmoid", scalar_activation_scale=1.0, gate_activation_scale=1.0,
+                 bessel_prefactor="sqrt(2/r_max)", trainable_bessel=True, cutoff="polynomial", cutoff_on=None,
+                 normalize_sh=True, conv_denominator=None, readout_hidden=None, sort_paths=False, source=None)
 LONG_RANGE = ("none", "ewald")
+SYMMETRIES = ("O3", "SO3")
+CUTOFFS = ("polynomial", "xplor")
 
 
 def quadrupole_basis() -> np.ndarray:
@@ -58,35 +65,89 @@ class EquiForceModel(torch.nn.Module):
                  num_layers: int = 4, num_basis: int = 8, cutoff_p: int = 6, parity: bool = True,
                  radial_hidden: int = 64, radial_depth: int = 2, avg_num_neighbors: float = 1.0,
                  dipole: bool = False, polarizability: bool = False, long_range: str = "none",
-                 total_charge: float = 0.0, ewald_cutoff: float = 8.0, ewald_accuracy: float = 1e-6) -> None:
+                 total_charge: float = 0.0, ewald_cutoff: float = 8.0, ewald_accuracy: float = 1e-6,
+                 symmetry: str = "O3", layer_irreps: Optional[List[str]] = None,
+                 self_connection: str = "tensor_product", residual: bool = True, gate_activation: str = "sigmoid",
+                 scalar_activation_scale: float = 1.0, gate_activation_scale: float = 1.0,
+                 bessel_prefactor: str = "sqrt(2/r_max)", trainable_bessel: bool = True, cutoff: str = "polynomial",
+                 cutoff_on: Optional[float] = None, normalize_sh: bool = True, conv_denominator=None,
+                 readout_hidden: Optional[int] = None, sort_paths: bool = False,
+                 source: Optional[Dict[str, str]] = None) -> None:
         super().__init__()
         if not species or len(set(species)) != len(species):
             raise ValueError(f"species must be a non-empty list of distinct element symbols, got {species}")
         if not 0 <= l_max <= 6 or num_layers < 1 or num_features < 1 or r_max <= 0:
             raise ValueError("need 0 <= l_max <= 6, num_layers >= 1, num_features >= 1 and r_max > 0")
+        if symmetry not in SYMMETRIES:
+            raise ValueError(f"symmetry must be one of {SYMMETRIES} (SO3: rotations only, every feature even, as "
+                             f"SevenNet's is_parity: false), got {symmetry!r}")
+        if cutoff not in CUTOFFS:
+            raise ValueError(f"cutoff must be one of {CUTOFFS}, got {cutoff!r}")
         self.species = list(species)
         self.r_max = float(r_max)
         self.num_layers = int(num_layers)
+        self.symmetry = symmetry
+        self.source = {str(k): str(v) for k, v in (source or {}).items()}
         num_species = len(species)
-        self.embedding = Linear(f"{num_species}x0e", f"{num_features}x0e")
-        self.sh = SphericalHarmonics(Irreps.spherical_harmonics(l_max), normalize=True, normalization="component")
-        self.basis = BesselBasis(r_max, num_basis)
-        self.cutoff = PolynomialCutoff(r_max, cutoff_p)
-        target = hidden_irreps(num_features, l_max, parity)
-        irreps = Irreps(f"{num_features}x0e")
+        irreps_per_layer = self._layer_irreps(layer_irreps, num_features, num_layers, l_max, parity, symmetry)
+        self.embedding = Linear(f"{num_species}x0e", irreps_per_layer[0])
+        if symmetry == "SO3":  # harmonics of a pseudovector: every degree even, so no feature is odd
+            self.sh = SphericalHarmonics(Irreps.spherical_harmonics(l_max, 1), normalize=bool(normalize_sh),
+                                         normalization="component", irreps_in="1x1e")
+        else:
+            self.sh = SphericalHarmonics(Irreps.spherical_harmonics(l_max), normalize=bool(normalize_sh),
+                                         normalization="component")
+        self.basis = BesselBasis(r_max, num_basis, trainable=bool(trainable_bessel), prefactor=bessel_prefactor)
+        if cutoff == "xplor":
+            if cutoff_on is None:
+                raise ValueError("cutoff: xplor needs cutoff_on (A, where the switching starts; SevenNet-0: 4.5)")
+            self.cutoff = XPLORCutoff(r_max, float(cutoff_on))
+        else:
+            self.cutoff = PolynomialCutoff(r_max, cutoff_p)
+        denominators = conv_denominator if isinstance(conv_denominator, (list, tuple)) else \
+            [conv_denominator] * num_layers
+        if len(denominators) != num_layers:
+            raise ValueError(f"conv_denominator needs one value per layer ({num_layers}), got {len(denominators)}")
+        irreps = irreps_per_layer[0]
         layers = []
-        for _ in range(num_layers):
-            layer = Interaction(irreps, self.sh.irreps_out, target, num_species, num_basis, radial_hidden,
-                                radial_depth, avg_num_neighbors)
+        for k in range(num_layers):
+            layer = Interaction(irreps, self.sh.irreps_out, irreps_per_layer[k + 1], num_species, num_basis,
+                                radial_hidden, radial_depth, avg_num_neighbors, self_connection=self_connection,
+                                residual=residual, gate_activation=gate_activation,
+                                scalar_scale=scalar_activation_scale, gate_scale=gate_activation_scale,
+                                denominator=None if denominators[k] is None else float(denominators[k]),
+                                sort_paths=bool(sort_paths))
             layers.append(layer)
             irreps = layer.irreps_out
         self.layers = torch.nn.ModuleList(layers)
-        self.readout_hidden = Linear(irreps, f"{max(num_features // 2, 1)}x0e")
-        self.readout = Linear(f"{max(num_features // 2, 1)}x0e", "1x0e")
+        if Irrep("0e") not in {ir for _, ir in irreps}:
+            raise ValueError(f"the last layer's features {irreps} have no scalars (0e) for the energy readout")
+        hidden = int(readout_hidden) if readout_hidden else max(num_features // 2, 1)
+        self.readout_hidden = Linear(irreps, f"{hidden}x0e")
+        self.readout = Linear(f"{hidden}x0e", "1x0e")
         self.register_buffer("energy_shift", torch.zeros(num_species))
         self.register_buffer("energy_scale", torch.ones(num_species))
         self._add_heads(irreps, dipole, bool(polarizability), str(long_range or "none"), float(total_charge),
                         float(ewald_cutoff), float(ewald_accuracy))
+
+    @staticmethod
+    def _layer_irreps(layer_irreps, num_features: int, num_layers: int, l_max: int, parity: bool,
+                      symmetry: str) -> List[Irreps]:
+        """The embedding's irreps, then each layer's target irreps (``num_layers + 1`` entries; SevenNet's
+        ``irreps_manual``). Layers keep the targets their convolution can reach."""
+        if layer_irreps is None:
+            if symmetry == "SO3":
+                target = Irreps([(num_features, Irrep(l, 1)) for l in range(l_max + 1)])
+            else:
+                target = hidden_irreps(num_features, l_max, parity)
+            return [Irreps(f"{num_features}x0e")] + [target] * num_layers
+        if len(layer_irreps) != num_layers + 1:
+            raise ValueError(f"layer_irreps needs num_layers + 1 = {num_layers + 1} entries (the embedding's irreps, "
+                             f"then each layer's), got {len(layer_irreps)}")
+        out = [Irreps(ir) for ir in layer_irreps]
+        if any(ir != Irrep("0e") for _, ir in out[0]):
+            raise ValueError(f"layer_irreps[0] (the species embedding) must be scalars like '128x0e', got {out[0]}")
+        return out
 
     def _add_heads(self, irreps: Irreps, dipole, polarizability: bool, long_range: str, total_charge: float,
                    ewald_cutoff: float, ewald_accuracy: float) -> None:

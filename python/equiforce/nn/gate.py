@@ -1,8 +1,10 @@
 """Gated nonlinearity for equivariant features (as e3nn's Gate): scalars through SiLU,
-higher-l features multiplied by sigmoid gates computed from extra scalars."""
+higher-l features multiplied by gates (sigmoid, or SiLU as in SevenNet) computed from extra scalars."""
 import torch
 
 from ..algebra import Irreps
+
+GATE_ACTIVATIONS = ("sigmoid", "silu")
 
 
 class Gate(torch.nn.Module):
@@ -11,10 +13,20 @@ class Gate(torch.nn.Module):
     ``irreps_scalars`` (0e/0o) pass through SiLU (odd scalars through tanh, which keeps parity);
     ``irreps_gated`` has one gate scalar (0e) per multiplicity, in order. Input irreps are
     ``irreps_scalars + irreps_gates + irreps_gated``; output ``irreps_scalars + irreps_gated``.
+
+    ``gate_activation``: 'sigmoid' (NequIP) or 'silu' (SevenNet). ``scalar_scale`` and ``gate_scale``
+    multiply the even scalars' SiLU and the gates' activation: e3nn normalises every activation by its
+    second moment under a unit Gaussian (``normalize2mom``), so models trained with e3nn's Gate carry
+    those constants (SiLU: 1.6791767923989418, e3nn's Monte-Carlo estimate, kept as is).
     """
 
-    def __init__(self, irreps_scalars, irreps_gated) -> None:
+    def __init__(self, irreps_scalars, irreps_gated, gate_activation: str = "sigmoid", scalar_scale: float = 1.0,
+                 gate_scale: float = 1.0) -> None:
         super().__init__()
+        if gate_activation not in GATE_ACTIVATIONS:
+            raise ValueError(f"gate_activation must be one of {GATE_ACTIVATIONS}, got {gate_activation!r}")
+        self.silu_gates = gate_activation == "silu"
+        self.scalar_scale, self.gate_scale = float(scalar_scale), float(gate_scale)
         self.irreps_scalars = Irreps(irreps_scalars)
         self.irreps_gated = Irreps(irreps_gated)
         if any(ir.l != 0 for _, ir in self.irreps_scalars):
@@ -38,7 +50,13 @@ class Gate(torch.nn.Module):
         s = features[..., : self._num_scalars]
         g = features[..., self._num_scalars : self._num_scalars + self.num_gates]
         v = features[..., self._num_scalars + self.num_gates :]
-        s = torch.where(self._odd_scalars, torch.tanh(s), torch.nn.functional.silu(s))
+        even = torch.nn.functional.silu(s)
+        if self.scalar_scale != 1.0:
+            even = even * self.scalar_scale
+        s = torch.where(self._odd_scalars, torch.tanh(s), even)
         if self.num_gates == 0:
             return s
-        return torch.cat([s, v * torch.index_select(torch.sigmoid(g), -1, self._gate_index)], dim=-1)
+        g = torch.nn.functional.silu(g) if self.silu_gates else torch.sigmoid(g)
+        if self.gate_scale != 1.0:
+            g = g * self.gate_scale
+        return torch.cat([s, v * g.index_select(-1, self._gate_index)], dim=-1)

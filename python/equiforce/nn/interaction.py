@@ -9,9 +9,12 @@ from .gate import Gate
 from .radial import RadialMLP
 
 
-def conv_instructions(irreps_in: Irreps, irreps_sh: Irreps, targets: Irreps) -> Tuple[Irreps, List[tuple]]:
+def conv_instructions(irreps_in: Irreps, irreps_sh: Irreps, targets: Irreps,
+                      sort: bool = False) -> Tuple[Irreps, List[tuple]]:
     """uvu paths from every (input, SH) pair to every output irrep present in ``targets``, each into
-    its own segment (NequIP's layout). Returns (irreps_mid, instructions)."""
+    its own segment (NequIP's layout). With ``sort``, the segments are stably sorted by irrep and the
+    instructions by segment (SevenNet's layout since 0.11, as e3nn's ``Irreps.sort``): the radial
+    weights and the output Linear then follow that order. Returns (irreps_mid, instructions)."""
     wanted = {ir for _, ir in targets}
     mid, instructions = [], []
     for i1, (mul, ir1) in enumerate(irreps_in):
@@ -20,13 +23,24 @@ def conv_instructions(irreps_in: Irreps, irreps_sh: Irreps, targets: Irreps) -> 
                 if ir in wanted:
                     instructions.append((i1, i2, len(mid), "uvu", True))
                     mid.append((mul, ir))
-    return Irreps(mid), instructions
+    if not sort:
+        return Irreps(mid), instructions
+    irreps_mid, p, _ = Irreps(mid).sort()
+    moved = sorted(((i1, i2, p[k], mode, w) for i1, i2, k, mode, w in instructions), key=lambda ins: ins[2])
+    return irreps_mid, moved
+
+
+SELF_CONNECTIONS = ("tensor_product", "linear", "none")
 
 
 class Interaction(torch.nn.Module):
     """One message-passing layer:
-    ``x -> Linear -> conv(SH(r_ij), radial MLP(r_ij)) / sqrt(avg_num_neighbors) -> Linear
-    + self-connection(x, species) -> gate``, with a residual connection when shapes allow.
+    ``x -> Linear -> conv(SH(r_ij), radial MLP(r_ij)) / denominator -> Linear
+    + self-connection -> gate``, with a residual connection when ``residual`` and shapes allow.
+
+    ``self_connection``: 'tensor_product' (of x with the species one-hot, NequIP), 'linear' (of x
+    alone, SevenNet) or 'none'. ``denominator`` defaults to sqrt(avg_num_neighbors). ``gate_activation``,
+    ``scalar_scale`` and ``gate_scale`` as in :class:`Gate`; ``sort_paths`` as in :func:`conv_instructions`.
 
     ``forward(x[N, irreps_in], species_one_hot[N, S], sh[E, irreps_sh], radial[E, num_basis],
     edge_src[E], edge_dst[E]) -> x'[N, irreps_out]``; with ``num_out``, only the first ``num_out``
@@ -34,23 +48,31 @@ class Interaction(torch.nn.Module):
     """
 
     def __init__(self, irreps_in, irreps_sh, irreps_hidden, num_species: int, num_basis: int, radial_hidden: int,
-                 radial_depth: int, avg_num_neighbors: float) -> None:
+                 radial_depth: int, avg_num_neighbors: float, self_connection: str = "tensor_product",
+                 residual: bool = True, gate_activation: str = "sigmoid", scalar_scale: float = 1.0,
+                 gate_scale: float = 1.0, denominator: Optional[float] = None, sort_paths: bool = False) -> None:
         super().__init__()
+        if self_connection not in SELF_CONNECTIONS:
+            raise ValueError(f"self_connection must be one of {SELF_CONNECTIONS}, got {self_connection!r}")
         irreps_in, irreps_sh, irreps_hidden = Irreps(irreps_in), Irreps(irreps_sh), Irreps(irreps_hidden)
         self.irreps_in = irreps_in
         self.linear_in = Linear(irreps_in, irreps_in)
-        irreps_mid, instructions = conv_instructions(irreps_in, irreps_sh, irreps_hidden)
+        irreps_mid, instructions = conv_instructions(irreps_in, irreps_sh, irreps_hidden, sort_paths)
         self.conv = TensorProductConv(irreps_in, irreps_sh, irreps_mid, instructions)
         self.radial = RadialMLP(num_basis, radial_hidden, radial_depth, self.conv.weight_numel)
         reachable = {ir for _, ir in irreps_mid}
         scalars = Irreps([(mul, ir) for mul, ir in irreps_hidden if ir.l == 0 and ir in reachable])
         gated = Irreps([(mul, ir) for mul, ir in irreps_hidden if ir.l > 0 and ir in reachable])
-        self.gate = Gate(scalars, gated)
+        self.gate = Gate(scalars, gated, gate_activation, scalar_scale, gate_scale)
         self.linear_out = Linear(irreps_mid, self.gate.irreps_in)
-        self.self_connection = FullyConnectedTensorProduct(irreps_in, Irreps(f"{num_species}x0e"), self.gate.irreps_in)
+        self.self_connection = FullyConnectedTensorProduct(irreps_in, Irreps(f"{num_species}x0e"), self.gate.irreps_in) \
+            if self_connection == "tensor_product" else None
+        self.self_connection_linear = Linear(irreps_in, self.gate.irreps_in) if self_connection == "linear" else None
         self.irreps_out = self.gate.irreps_out
-        self.residual = irreps_in == self.irreps_out
-        self.inv_sqrt_neighbors = float(avg_num_neighbors) ** -0.5
+        self.residual = bool(residual) and irreps_in == self.irreps_out
+        if denominator is not None and not denominator > 0:
+            raise ValueError(f"the message denominator must be positive, got {denominator}")
+        self.inv_sqrt_neighbors = float(avg_num_neighbors) ** -0.5 if denominator is None else 1.0 / float(denominator)
 
     def forward(self, x: torch.Tensor, species_one_hot: torch.Tensor, sh: torch.Tensor, radial: torch.Tensor,
                 edge_src: torch.Tensor, edge_dst: torch.Tensor, num_out: Optional[int] = None) -> torch.Tensor:
@@ -58,7 +80,11 @@ class Interaction(torch.nn.Module):
         h = self.conv(h, sh, self.radial(radial), edge_src, edge_dst, num_out) * self.inv_sqrt_neighbors
         if num_out is not None:
             x, species_one_hot = x[:num_out], species_one_hot[:num_out]
-        h = self.linear_out(h) + self.self_connection(x, species_one_hot)
+        h = self.linear_out(h)
+        if self.self_connection is not None:
+            h = h + self.self_connection(x, species_one_hot)
+        if self.self_connection_linear is not None:
+            h = h + self.self_connection_linear(x)
         h = self.gate(h)
         return x + h if self.residual else h
 

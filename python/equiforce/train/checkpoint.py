@@ -64,3 +64,11 @@ def load_checkpoint(path: Union[str, Path]) -> Dict[str, Any]:
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise ValueError(f"{path} is not an equiforce training checkpoint (train one with `equiforce train`)")
     return state
+
+
+def converted_checkpoint(model) -> Dict[str, Any]:
+    """A training checkpoint holding a converted model (``equiforce convert ... -o model.ckpt``): its config
+    and weights as both the model and the EMA, ready to deploy or to fine-tune from (``init_from``)."""
+    weights = {key: value.detach().clone() for key, value in model.state_dict().items()}
+    return {"format": FORMAT, "version": 1, "converted": True, "model_config": dict(model.converted_config),
+            "model": weights, "ema": {key: value.clone() for key, value in weights.items()}}
