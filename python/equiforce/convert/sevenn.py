@@ -309,12 +309,32 @@ def _e3nn_gate_irreps(gate_irreps_in: Irreps) -> Irreps:
     return irreps.simplify()
 
 
+_OLD_MODULE_NAMES = {"EdgeEmbedding": "edge_embedding", "reducing nn input to hidden": "reduce_input_to_hidden",
+                     "reducing nn hidden to energy": "reduce_hidden_to_energy",
+                     "rescale atomic energy": "rescale_atomic_energy"}
+
+
+def _current_names(state_dict: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+    """Module names of checkpoints from before sevenn's spring-2024 renaming ('0 convolution.denumerator')
+    in today's form ('0_convolution.denominator'); current names pass unchanged."""
+    out = {}
+    for key, value in state_dict.items():
+        head, _, rest = key.partition(".")
+        if head in _OLD_MODULE_NAMES:
+            head = _OLD_MODULE_NAMES[head]
+        elif " " in head and head.split(" ", 1)[0].isdigit():
+            head = head.replace(" ", "_")
+        out[f"{head}.{rest.replace('denumerator', 'denominator')}"] = value
+    return out
+
+
 def from_sevenn(checkpoint: Union[str, Path, dict], dtype: str = "float32",
                 modality: Optional[str] = None) -> EquiForceModel:
     """An EquiForceModel computing what the SevenNet checkpoint computes (energies, forces, stress)."""
     state = checkpoint if isinstance(checkpoint, dict) else load_sevenn_checkpoint(checkpoint)
     config = _resolved_config(state["config"])
-    sd = {k: v.detach().to(torch.float64) if v.is_floating_point() else v for k, v in state["model_state_dict"].items()}
+    sd = {k: v.detach().to(torch.float64) if v.is_floating_point() else v
+          for k, v in _current_names(state["model_state_dict"]).items()}
     options = model_config(config, sd, modality)
     model = EquiForceModel.from_config({**options, "dtype": "float64"})
     unsorted = _version(config["version"]) < (0, 11, 0) or str(config["version"]).endswith("dev0")

@@ -1,0 +1,156 @@
+"""Converted SevenNet checkpoints against sevenn's own calculator, really installed and run (in its own
+process: see sevenn_reference.py): energy, per-atom energies, forces and stress on a rattled fcc metal,
+a rattled rutile cell, a triclinic cell smaller than 2 r_max and a molecule in vacuum.
+
+float32 (as SevenNet runs): a few float32 ulps of the total energy, 1e-5 eV/A on forces. float64 (exact
+Clebsch-Gordan tables on both sides): 1e-10 relative. SevenNet models are rotation-equivariant only
+(is_parity: false): their O(3) check is an SO(3) check, and `equiforce check` says so.
+"""
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from ase.build import bulk, molecule
+from ase.io import write
+from ase.spacegroup import crystal
+
+pytest.importorskip("sevenn", reason="the test environment installs sevenn (scripts/install.sh)")
+
+from equiforce.convert import convert, load_source  # noqa: E402
+from equiforce.hosts.ase import EquiForceCalculator  # noqa: E402
+
+HERE = Path(__file__).parent
+MODELS = ["7net-0", "7net-0_22May2024", "7net-l3i5"]
+
+
+def structures():
+    metal = bulk("Cu", "fcc", a=3.61, cubic=True).repeat(2)
+    metal.rattle(0.05, seed=1)
+    rutile = crystal(["Ti", "O"], basis=[(0, 0, 0), (0.305, 0.305, 0)], spacegroup=136,
+                     cellpar=[4.594, 4.594, 2.959, 90, 90, 90]).repeat((2, 2, 3))
+    rutile.rattle(0.04, seed=2)
+    small = crystal(["Ti", "O"], basis=[(0, 0, 0), (0.3, 0.3, 0)], spacegroup=136,
+                    cellpar=[4.594, 4.594, 2.959, 90, 90, 90])
+    small.set_cell(small.cell @ np.array([[1, 0.08, 0.03], [0, 1, 0.11], [0, 0, 1]]), scale_atoms=True)
+    small.rattle(0.03, seed=3)  # triclinic, 6 atoms, every side < 2 r_max = 10 A
+    ethanol = molecule("CH3CH2OH")
+    ethanol.rattle(0.02, seed=4)
+    return {"fcc_Cu": metal, "rutile_TiO2": rutile, "triclinic_small": small, "ethanol_vacuum": ethanol}
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """sevenn's calculator results per (model, dtype), computed once."""
+    folder = tmp_path_factory.mktemp("sevenn")
+    frames = list(structures().values())
+    write(folder / "structures.traj", frames)
+    cache = {}
+
+    def get(model: str, dtype: str) -> dict:
+        if (model, dtype) not in cache:
+            out = folder / f"{model}_{dtype}.npz"
+            run = subprocess.run([sys.executable, str(HERE / "sevenn_reference.py"), model,
+                                  str(folder / "structures.traj"), str(out), dtype], capture_output=True, text=True,
+                                 timeout=600)
+            assert run.returncode == 0, run.stderr[-3000:]
+            cache[model, dtype] = dict(np.load(out))
+        return cache[model, dtype]
+
+    return get
+
+
+@pytest.fixture(scope="module")
+def converted(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("converted")
+    cache = {}
+
+    def get(model: str, dtype: str) -> Path:
+        if (model, dtype) not in cache:
+            cache[model, dtype] = convert(f"sevenn:{model}", folder / f"{model}_{dtype}.pt", dtype=dtype)
+        return cache[model, dtype]
+
+    return get
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("model", MODELS)
+def test_converted_model_equals_sevenn(model, dtype, reference, converted):
+    ref = reference(model, dtype)
+    calc = EquiForceCalculator(converted(model, dtype))
+    for n, (name, atoms) in enumerate(structures().items()):
+        atoms.calc = calc
+        energy, energies, forces = atoms.get_potential_energy(), atoms.get_potential_energies(), atoms.get_forces()
+        e_ref = float(ref[f"energy_{n}"])
+        if dtype == "float32":
+            ulp = float(np.spacing(np.float32(abs(e_ref))))
+            assert abs(energy - e_ref) <= 8 * ulp, (name, energy, e_ref, ulp)
+            np.testing.assert_allclose(energies, ref[f"energies_{n}"], atol=1e-5, err_msg=name)
+            np.testing.assert_allclose(forces, ref[f"forces_{n}"], atol=1e-5, err_msg=name)
+        else:
+            assert energy == pytest.approx(e_ref, rel=1e-10), name
+            np.testing.assert_allclose(energies, ref[f"energies_{n}"], rtol=0, atol=1e-10 * abs(e_ref), err_msg=name)
+            np.testing.assert_allclose(forces, ref[f"forces_{n}"], rtol=0,
+                                       atol=1e-10 * max(1.0, np.abs(ref[f"forces_{n}"]).max()), err_msg=name)
+        if atoms.pbc.all():
+            stress = atoms.get_stress()
+            scale = max(1e-3, np.abs(ref[f"stress_{n}"]).max())
+            np.testing.assert_allclose(stress, ref[f"stress_{n}"], rtol=0,
+                                       atol=(1e-6 if dtype == "float32" else 1e-10 * scale), err_msg=name)
+
+
+def test_metadata_names_the_source_and_the_symmetry(converted):
+    from equiforce.deploy import load
+
+    _, meta = load(converted("7net-0", "float32"))
+    assert meta["source"] == "sevenn:7net-0" and meta["symmetry"] == "SO3"
+    assert "sevenn checkpoint 0.9.1" in meta["source_version"] and "MIT" in meta["source_license"]
+    assert len(meta["species"].split()) == 89
+
+
+def test_check_runs_the_so3_check(converted):
+    from equiforce.deploy import load
+    from equiforce.deploy.check import run_checks
+
+    module, meta = load(converted("7net-0", "float64"))
+    results = {r.name: r for r in run_checks(module, meta)}
+    assert all(r.passed for r in results.values()), [r for r in results.values() if not r.passed]
+    assert any("SO(3)" in name for name in results) and not any("O(3) (with reflections)" in n for n in results)
+
+
+def test_training_checkpoint_deploys_to_the_same_model(tmp_path, converted):
+    from equiforce.deploy import export
+
+    ckpt = convert("sevenn:7net-0", tmp_path / "7net-0.ckpt", dtype="float64")
+    deployed = export(ckpt, tmp_path / "from_ckpt.pt")
+    atoms = structures()["rutile_TiO2"]
+    atoms.calc = EquiForceCalculator(deployed)
+    e1, f1 = atoms.get_potential_energy(), atoms.get_forces()
+    atoms.calc = EquiForceCalculator(converted("7net-0", "float64"))
+    assert atoms.get_potential_energy() == e1 and np.array_equal(atoms.get_forces(), f1)
+
+
+def test_refusals(tmp_path):
+    import torch
+
+    from equiforce.convert.sevenn import from_sevenn, load_sevenn_checkpoint, pretrained_path
+
+    state = load_sevenn_checkpoint(pretrained_path("7net-0"))
+    bad = {**state, "config": {**state["config"], "some_new_option": True}}
+    with pytest.raises(ValueError, match="some_new_option"):
+        from_sevenn(bad)
+    with pytest.raises(ValueError, match="modalities"):
+        load_source("sevenn:7net-mf-0")
+    with pytest.raises(ValueError, match="unknown pretrained SevenNet model"):
+        load_source("sevenn:7net-99")
+    weights = dict(state["model_state_dict"])
+    weights["extra_module.weight"] = torch.zeros(3)
+    with pytest.raises(ValueError, match="did not place"):
+        from_sevenn({**state, "model_state_dict": weights})
+    pickled = tmp_path / "evil.pth"
+    torch.save({"config": {"version": "0.9.1"}, "model_state_dict": {}, "payload": Path("x")}, pickled)
+    with pytest.raises(ValueError, match="without unpickling"):
+        load_sevenn_checkpoint(pickled)
+    with pytest.raises(ValueError, match=r"\.pt .*\.pt2.*\.ckpt"):
+        convert("sevenn:7net-0", tmp_path / "model.bin")
