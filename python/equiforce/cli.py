@@ -132,7 +132,7 @@ def main(argv=None) -> int:
     deploy.set_defaults(run=_deploy)
     convert = commands.add_parser("convert", help="a model trained with another code -> an equiforce model that "
                                   "computes the same (deployed .pt/.pt2, or a .ckpt to fine-tune)")
-    convert.add_argument("source", help="sevenn:7net-0, sevenn:7net-0_22May2024, sevenn:7net-l3i5 (from the installed "
+    convert.add_argument("source", help="sevenn:7net-0, sevenn:7net-0_22May2024, sevenn:7net-l3i5, sevenn:7net-mf-0 (from the installed "
                          "sevenn package), or the path of a SevenNet checkpoint_*.pth")
     convert.add_argument("-o", "--output", required=True, help="model.pt (TorchScript), model.pt2 (AOTInductor) or "
                          "model.ckpt (training checkpoint)")

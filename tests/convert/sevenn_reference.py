@@ -2,7 +2,7 @@
 sevenn imports torch_geometric, which replaces torch.index_select and torch.select for the whole process).
 
 ``python sevenn_reference.py MODEL STRUCTURES.traj OUT.npz [float32|float64]``; MODEL is a pretrained name
-(7net-0, ...) or a checkpoint path. float64 runs sevenn's model in double precision: its weights cast, its
+(7net-0, ...) or a checkpoint path, with ``:MODALITY`` for a multi-fidelity one (7net-mf-0:PBE). float64 runs sevenn's model in double precision: its weights cast, its
 stored float32 Wigner-3j buffers replaced by e3nn's exact float64 tables (same sign), its graph kept
 float64 (sevenn rounds positions and cells to float32) and its float32 one-hot cast on its way in — the peer's math, at float64.
 """
@@ -45,7 +45,8 @@ def main(model: str, structures: str, out: str, dtype: str = "float32") -> None:
     warnings.filterwarnings("ignore")
     from sevenn.calculator import SevenNetCalculator
 
-    calc = SevenNetCalculator(model, device="cpu")
+    model, _, modality = model.partition(":")
+    calc = SevenNetCalculator(model, device="cpu", modal=modality or None)
     if dtype == "float64":
         calc.model = as_float64(calc.model)
     results = {}

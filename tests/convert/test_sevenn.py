@@ -22,7 +22,7 @@ from equiforce.convert import convert, load_source  # noqa: E402
 from equiforce.hosts.ase import EquiForceCalculator  # noqa: E402
 
 HERE = Path(__file__).parent
-MODELS = ["7net-0", "7net-0_22May2024", "7net-l3i5"]
+MODELS = ["7net-0", "7net-0_22May2024", "7net-l3i5", "7net-mf-0:PBE", "7net-mf-0:R2SCAN"]
 
 
 def structures():
@@ -68,7 +68,9 @@ def converted(tmp_path_factory):
 
     def get(model: str, dtype: str) -> Path:
         if (model, dtype) not in cache:
-            cache[model, dtype] = convert(f"sevenn:{model}", folder / f"{model}_{dtype}.pt", dtype=dtype)
+            name, _, modality = model.partition(":")
+            cache[model, dtype] = convert(f"sevenn:{name}", folder / f"{name}_{modality}_{dtype}.pt", dtype=dtype,
+                                          modality=modality or None)
         return cache[model, dtype]
 
     return get
@@ -107,6 +109,8 @@ def test_metadata_names_the_source_and_the_symmetry(converted):
     assert meta["source"] == "sevenn:7net-0" and meta["symmetry"] == "SO3"
     assert "sevenn checkpoint 0.9.1" in meta["source_version"] and "MIT" in meta["source_license"]
     assert len(meta["species"].split()) == 89
+    _, meta = load(converted("7net-mf-0:R2SCAN", "float32"))
+    assert meta["modality"] == "R2SCAN" and meta["modalities"] == "R2SCAN PBE"
 
 
 def test_check_runs_the_so3_check(converted):
@@ -140,8 +144,10 @@ def test_refusals(tmp_path):
     bad = {**state, "config": {**state["config"], "some_new_option": True}}
     with pytest.raises(ValueError, match="some_new_option"):
         from_sevenn(bad)
-    with pytest.raises(ValueError, match="modalities"):
+    with pytest.raises(ValueError, match=r"modalities \['R2SCAN', 'PBE'\].*--modality"):
         load_source("sevenn:7net-mf-0")
+    with pytest.raises(ValueError, match="one fidelity"):
+        load_source("sevenn:7net-0", modality="PBE")
     with pytest.raises(ValueError, match="unknown pretrained SevenNet model"):
         load_source("sevenn:7net-99")
     weights = dict(state["model_state_dict"])

@@ -171,6 +171,26 @@ def _require(condition: bool, what: str) -> None:
         raise ValueError(f"this SevenNet model has {what}, which equiforce does not convert (yet)")
 
 
+def _modality_options(config: dict, modality: Optional[str]) -> dict:
+    """A multi-fidelity model (SevenNet-MF) runs one fidelity: its one-hot is a constant input."""
+    if not config["use_modality"]:
+        if modality is not None:
+            raise ValueError(f"this SevenNet model has one fidelity; --modality {modality} applies to multi-fidelity "
+                             "models (7net-mf-0) only")
+        return {}
+    modal_map = {str(k): int(v) for k, v in config["_modal_map"].items()}
+    names = [name for name, _ in sorted(modal_map.items(), key=lambda item: item[1])]
+    if modality not in modal_map:
+        raise ValueError(f"this multi-fidelity SevenNet model has the modalities {names}; choose the one to run "
+                         f"with --modality (Python: modality=...), e.g. --modality {config.get('default_modal', names[0])}")
+    _require(not config.get("use_modal_wise_scale", False), "a scale per modality")
+    inputs = [name for key, name in (("use_modal_node_embedding", "embedding"),
+                                     ("use_modal_self_inter_intro", "interaction_in"),
+                                     ("use_modal_self_inter_outro", "interaction_out"),
+                                     ("use_modal_output_block", "readout")) if config.get(key, False)]
+    return {"modalities": names, "modality": modality, "modality_inputs": inputs}
+
+
 def _layer_irreps(config: dict) -> List[str]:
     channel, lmax, n = int(config["channel"]), int(config["lmax"]), int(config["num_convolution_layer"])
     if config["irreps_manual"] is not False:
@@ -192,7 +212,6 @@ def model_config(config: dict, state_dict: Dict[str, torch.Tensor], modality: Op
     _require(config["is_parity"] is False, "is_parity: true (O(3) SevenNet models)")
     _require(config["use_bias_in_linear"] is False, "use_bias_in_linear: true")
     _require(config["readout_as_fcn"] is False, "readout_as_fcn: true (an MLP readout)")
-    _require(not config["use_modality"], "modalities (multi-fidelity, 7net-mf-0)")
     _require(int(config["lmax_edge"]) in (-1, int(config["lmax"])), f"lmax_edge {config['lmax_edge']}")
     _require(config["act_radial"] == "silu", f"act_radial {config['act_radial']!r}")
     _require(config["act_scalar"].get("e") == "silu", f"act_scalar {config['act_scalar']}")
@@ -225,7 +244,8 @@ def model_config(config: dict, state_dict: Dict[str, torch.Tensor], modality: Op
     n = int(config["num_convolution_layer"])
     denominators = [float(state_dict[f"{t}_convolution.denominator"].reshape(-1)[0]) for t in range(n)]
     irreps = _layer_irreps(config)
-    return {
+    multi_fidelity = _modality_options(config, modality)
+    return {**multi_fidelity,
         "species": species, "r_max": float(config["cutoff"]), "l_max": int(config["lmax"]),
         "num_features": int(config["channel"]), "num_layers": n, "num_basis": num_basis,
         "radial_hidden": hidden[0], "radial_depth": len(hidden), "symmetry": "SO3", "layer_irreps": irreps,
@@ -400,7 +420,10 @@ def from_sevenn(checkpoint: Union[str, Path, dict], dtype: str = "float32",
                     used.add(key)
         linear(model.readout_hidden, "reduce_input_to_hidden")
         linear(model.readout, "reduce_hidden_to_energy")
-        model.energy_shift.copy_(take("rescale_atomic_energy.shift").reshape(-1).expand(len(model.species)))
+        shift = take("rescale_atomic_energy.shift")
+        if options.get("modalities") and config.get("use_modal_wise_shift", False):
+            shift = shift.reshape(len(options["modalities"]), -1)[options["modalities"].index(modality)]
+        model.energy_shift.copy_(shift.reshape(-1).expand(len(model.species)))
         model.energy_scale.copy_(take("rescale_atomic_energy.scale").reshape(-1).expand(len(model.species)))
     left = sorted(set(sd) - used)
     if left:

@@ -34,6 +34,8 @@ def metadata_of(model: EquiForceModel) -> dict:
         "long_range": model.long_range,
         "total_charge": repr(float(model.total_charge)),
         "symmetry": getattr(model, "symmetry", "O3"),
+        **({"modality": model.modality, "modalities": " ".join(model.modalities)} if getattr(model, "modalities", None)
+           else {}),
         "outputs": " ".join(["energy", "forces", "virial"] + (["charges"] if model.long_range != "none" else [])
                             + (["dipole"] if model.dipole else []) + (["polarizability"] if model.polarizability else [])),
         # a converted model's origin (equiforce convert): source, source_version, source_license, ...

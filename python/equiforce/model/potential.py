@@ -15,6 +15,7 @@ import torch
 
 from ..algebra import Irrep, Irreps
 from ..nn import BesselBasis, Interaction, PolynomialCutoff, XPLORCutoff, hidden_irreps
+from ..nn.interaction import with_modality
 from ..o3 import Linear, SphericalHarmonics
 from .electrostatics import coulomb_potential
 from .predict import edge_virials_per_atom
@@ -26,7 +27,8 @@ _DEFAULTS = dict(r_max=5.0, l_max=2, num_features=32, num_layers=4, num_basis=8,
                  symmetry="O3", layer_irreps=None, self_connection="tensor_product", residual=True,
                  gate_activation="sigmoid", scalar_activation_scale=1.0, gate_activation_scale=1.0,
                  bessel_prefactor="sqrt(2/r_max)", trainable_bessel=True, cutoff="polynomial", cutoff_on=None,
-                 normalize_sh=True, conv_denominator=None, readout_hidden=None, sort_paths=False, source=None)
+                 normalize_sh=True, conv_denominator=None, readout_hidden=None, sort_paths=False, source=None,
+                 modalities=None, modality=None, modality_inputs=None)
 LONG_RANGE = ("none", "ewald")
 SYMMETRIES = ("O3", "SO3")
 CUTOFFS = ("polynomial", "xplor")
@@ -72,7 +74,8 @@ class EquiForceModel(torch.nn.Module):
                  bessel_prefactor: str = "sqrt(2/r_max)", trainable_bessel: bool = True, cutoff: str = "polynomial",
                  cutoff_on: Optional[float] = None, normalize_sh: bool = True, conv_denominator=None,
                  readout_hidden: Optional[int] = None, sort_paths: bool = False,
-                 source: Optional[Dict[str, str]] = None) -> None:
+                 source: Optional[Dict[str, str]] = None, modalities: Optional[List[str]] = None,
+                 modality: Optional[str] = None, modality_inputs: Optional[List[str]] = None) -> None:
         super().__init__()
         if not species or len(set(species)) != len(species):
             raise ValueError(f"species must be a non-empty list of distinct element symbols, got {species}")
@@ -89,8 +92,15 @@ class EquiForceModel(torch.nn.Module):
         self.symmetry = symmetry
         self.source = {str(k): str(v) for k, v in (source or {}).items()}
         num_species = len(species)
+        one_hot_modality, inputs = self._modality_one_hot(modalities, modality, modality_inputs)
+        self.modalities, self.modality = list(modalities or []), modality
+        extra = Irreps(f"{len(self.modalities)}x0e") if one_hot_modality is not None else Irreps("")
+        self.modality_embedding = "embedding" in inputs
+        self.modality_readout = "readout" in inputs
+        self.register_buffer("_modality", torch.zeros(0) if one_hot_modality is None else one_hot_modality)
         irreps_per_layer = self._layer_irreps(layer_irreps, num_features, num_layers, l_max, parity, symmetry)
-        self.embedding = Linear(f"{num_species}x0e", irreps_per_layer[0])
+        self.embedding = Linear(Irreps(f"{num_species}x0e") + (extra if self.modality_embedding else Irreps("")),
+                                irreps_per_layer[0])
         if symmetry == "SO3":  # harmonics of a pseudovector: every degree even, so no feature is odd
             self.sh = SphericalHarmonics(Irreps.spherical_harmonics(l_max, 1), normalize=bool(normalize_sh),
                                          normalization="component", irreps_in="1x1e")
@@ -116,19 +126,39 @@ class EquiForceModel(torch.nn.Module):
                                 residual=residual, gate_activation=gate_activation,
                                 scalar_scale=scalar_activation_scale, gate_scale=gate_activation_scale,
                                 denominator=None if denominators[k] is None else float(denominators[k]),
-                                sort_paths=bool(sort_paths))
+                                sort_paths=bool(sort_paths), modality=one_hot_modality,
+                                modality_in="interaction_in" in inputs, modality_out="interaction_out" in inputs)
             layers.append(layer)
             irreps = layer.irreps_out
         self.layers = torch.nn.ModuleList(layers)
         if Irrep("0e") not in {ir for _, ir in irreps}:
             raise ValueError(f"the last layer's features {irreps} have no scalars (0e) for the energy readout")
         hidden = int(readout_hidden) if readout_hidden else max(num_features // 2, 1)
-        self.readout_hidden = Linear(irreps, f"{hidden}x0e")
+        self.readout_hidden = Linear(irreps + (extra if self.modality_readout else Irreps("")), f"{hidden}x0e")
         self.readout = Linear(f"{hidden}x0e", "1x0e")
         self.register_buffer("energy_shift", torch.zeros(num_species))
         self.register_buffer("energy_scale", torch.ones(num_species))
         self._add_heads(irreps, dipole, bool(polarizability), str(long_range or "none"), float(total_charge),
                         float(ewald_cutoff), float(ewald_accuracy))
+
+    @staticmethod
+    def _modality_one_hot(modalities, modality, inputs):
+        """(the one-hot of ``modality`` among ``modalities`` or None, the set of inputs that take it)."""
+        known = ("embedding", "interaction_in", "interaction_out", "readout")
+        if not modalities:
+            if modality is not None or inputs:
+                raise ValueError("modality and modality_inputs need modalities (the list of fidelities, e.g. "
+                                 "['R2SCAN', 'PBE'])")
+            return None, set()
+        if modality not in modalities:
+            raise ValueError(f"this multi-fidelity model has the modalities {list(modalities)}; choose one of them "
+                             f"(modality: {modalities[-1]}), not {modality!r}")
+        inputs = set(inputs or [])
+        if not inputs or inputs - set(known):
+            raise ValueError(f"modality_inputs must be a non-empty subset of {known}, got {sorted(inputs)}")
+        one_hot = torch.zeros(len(modalities))
+        one_hot[list(modalities).index(modality)] = 1.0
+        return one_hot, inputs
 
     @staticmethod
     def _layer_irreps(layer_irreps, num_features: int, num_layers: int, l_max: int, parity: bool,
@@ -222,7 +252,7 @@ class EquiForceModel(torch.nn.Module):
         sh = self.sh(vec)
         radial = self.basis(r) * self.cutoff(r).unsqueeze(-1)
         one_hot = torch.nn.functional.one_hot(species, len(self.species)).to(vec.dtype)
-        x = self.embedding(one_hot)
+        x = self.embedding(with_modality(one_hot, self._modality) if self.modality_embedding else one_hot)
         if layer_nodes is None or layer_edges is None:
             for layer in self.layers:
                 x = layer(x, one_hot, sh, radial, edge_src, edge_dst)
@@ -236,7 +266,8 @@ class EquiForceModel(torch.nn.Module):
 
     def atomic_energies(self, x: torch.Tensor, species: torch.Tensor) -> torch.Tensor:
         """Local per-atom energies [N] (zero for nodes past ``x``'s rows)."""
-        energy = self.readout(self.readout_hidden(x)).squeeze(-1)
+        hidden = self.readout_hidden(with_modality(x, self._modality) if self.modality_readout else x)
+        energy = self.readout(hidden).squeeze(-1)
         kept = energy.shape[0]
         energy = energy * self.energy_scale[species[:kept]] + self.energy_shift[species[:kept]]
         if kept < species.shape[0]:

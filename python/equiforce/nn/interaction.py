@@ -33,6 +33,11 @@ def conv_instructions(irreps_in: Irreps, irreps_sh: Irreps, targets: Irreps,
 SELF_CONNECTIONS = ("tensor_product", "linear", "none")
 
 
+def with_modality(x: torch.Tensor, modality: torch.Tensor) -> torch.Tensor:
+    """``x [N, d]`` with the modality one-hot ``[M]`` appended to every row: ``[N, d + M]``."""
+    return torch.cat([x, modality.to(x.dtype).unsqueeze(0).expand(x.shape[0], modality.shape[0])], dim=-1)
+
+
 class Interaction(torch.nn.Module):
     """One message-passing layer:
     ``x -> Linear -> conv(SH(r_ij), radial MLP(r_ij)) / denominator -> Linear
@@ -50,13 +55,21 @@ class Interaction(torch.nn.Module):
     def __init__(self, irreps_in, irreps_sh, irreps_hidden, num_species: int, num_basis: int, radial_hidden: int,
                  radial_depth: int, avg_num_neighbors: float, self_connection: str = "tensor_product",
                  residual: bool = True, gate_activation: str = "sigmoid", scalar_scale: float = 1.0,
-                 gate_scale: float = 1.0, denominator: Optional[float] = None, sort_paths: bool = False) -> None:
+                 gate_scale: float = 1.0, denominator: Optional[float] = None, sort_paths: bool = False,
+                 modality: Optional[torch.Tensor] = None, modality_in: bool = False,
+                 modality_out: bool = False) -> None:
         super().__init__()
         if self_connection not in SELF_CONNECTIONS:
             raise ValueError(f"self_connection must be one of {SELF_CONNECTIONS}, got {self_connection!r}")
         irreps_in, irreps_sh, irreps_hidden = Irreps(irreps_in), Irreps(irreps_sh), Irreps(irreps_hidden)
         self.irreps_in = irreps_in
-        self.linear_in = Linear(irreps_in, irreps_in)
+        # multi-fidelity models (SevenNet-MF): a constant one-hot of the modality appended as scalars to
+        # the inputs of the first and/or the second Linear
+        modal = torch.zeros(0) if modality is None else modality.detach().clone().to(torch.get_default_dtype())
+        self.register_buffer("_modality", modal)
+        self.modality_in, self.modality_out = bool(modality_in and modal.numel()), bool(modality_out and modal.numel())
+        extra = Irreps(f"{modal.numel()}x0e") if modal.numel() else Irreps("")
+        self.linear_in = Linear(irreps_in + extra if self.modality_in else irreps_in, irreps_in)
         irreps_mid, instructions = conv_instructions(irreps_in, irreps_sh, irreps_hidden, sort_paths)
         self.conv = TensorProductConv(irreps_in, irreps_sh, irreps_mid, instructions)
         self.radial = RadialMLP(num_basis, radial_hidden, radial_depth, self.conv.weight_numel)
@@ -64,7 +77,7 @@ class Interaction(torch.nn.Module):
         scalars = Irreps([(mul, ir) for mul, ir in irreps_hidden if ir.l == 0 and ir in reachable])
         gated = Irreps([(mul, ir) for mul, ir in irreps_hidden if ir.l > 0 and ir in reachable])
         self.gate = Gate(scalars, gated, gate_activation, scalar_scale, gate_scale)
-        self.linear_out = Linear(irreps_mid, self.gate.irreps_in)
+        self.linear_out = Linear(irreps_mid + extra if self.modality_out else irreps_mid, self.gate.irreps_in)
         self.self_connection = FullyConnectedTensorProduct(irreps_in, Irreps(f"{num_species}x0e"), self.gate.irreps_in) \
             if self_connection == "tensor_product" else None
         self.self_connection_linear = Linear(irreps_in, self.gate.irreps_in) if self_connection == "linear" else None
@@ -76,11 +89,11 @@ class Interaction(torch.nn.Module):
 
     def forward(self, x: torch.Tensor, species_one_hot: torch.Tensor, sh: torch.Tensor, radial: torch.Tensor,
                 edge_src: torch.Tensor, edge_dst: torch.Tensor, num_out: Optional[int] = None) -> torch.Tensor:
-        h = self.linear_in(x)
+        h = self.linear_in(with_modality(x, self._modality) if self.modality_in else x)
         h = self.conv(h, sh, self.radial(radial), edge_src, edge_dst, num_out) * self.inv_sqrt_neighbors
         if num_out is not None:
             x, species_one_hot = x[:num_out], species_one_hot[:num_out]
-        h = self.linear_out(h)
+        h = self.linear_out(with_modality(h, self._modality) if self.modality_out else h)
         if self.self_connection is not None:
             h = h + self.self_connection(x, species_one_hot)
         if self.self_connection_linear is not None:
