@@ -1,4 +1,5 @@
 """``equiforce deploy``: a checkpoint (or a model) -> one exported file with its metadata."""
+import copy
 from pathlib import Path
 from typing import Union
 
@@ -85,6 +86,11 @@ def export(model_or_checkpoint, output: Union[str, Path], format: str = "torchsc
 
 
 def _save_scripted(module: torch.nn.Module, meta: dict, path: Path) -> None:
+    # A deployed model is not trained: without requires_grad on its weights, autograd computes forces
+    # and virials without also forming every weight's gradient (a copy: the caller's model is left as is).
+    module = copy.deepcopy(module)
+    for p in module.parameters():
+        p.requires_grad_(False)
     scripted = torch.jit.script(module)
     scripted.save(str(path), _extra_files={"equiforce_metadata.txt": "\n".join(f"{k}={v}" for k, v in meta.items())})
 

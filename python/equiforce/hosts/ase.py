@@ -63,7 +63,9 @@ class EquiForceCalculator(Calculator):
         species = self._species_index(atoms.get_chemical_symbols())
         positions = torch.as_tensor(atoms.positions, device=self.device)
         cell = torch.as_tensor(atoms.cell.array, device=self.device)
-        want_stress = "stress" in properties and bool(atoms.pbc.all())
+        # every call computes the virial: keep the stress of a periodic cell whether asked or not, so a
+        # later get_stress() is not a second evaluation
+        want_stress = bool(atoms.pbc.all())
         if self.deployed is not None:
             pbc = torch.as_tensor(atoms.pbc, device=self.device)
             check_structure(positions, cell, pbc)  # one line naming the atoms, not a TorchScript traceback
