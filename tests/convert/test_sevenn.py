@@ -148,6 +148,13 @@ def test_refusals(tmp_path):
     bad = {**state, "config": {**state["config"], "some_new_option": True}}
     with pytest.raises(ValueError, match="some_new_option"):
         from_sevenn(bad)
+    for version, message in (("0.14.0", "newer than"), ("0.8.2", "predates"), ("seven", "not a version")):
+        with pytest.raises(ValueError, match=message):
+            from_sevenn({**state, "config": {**state["config"], "version": version}})
+    truncated = tmp_path / "truncated.pth"
+    truncated.write_bytes(pretrained_path("7net-0").read_bytes()[:4096])
+    with pytest.raises(ValueError, match="cannot be read as a SevenNet checkpoint"):
+        load_sevenn_checkpoint(truncated)
     with pytest.raises(ValueError, match=r"modalities \['R2SCAN', 'PBE'\].*--modality"):
         load_source("sevenn:7net-mf-0")
     with pytest.raises(ValueError, match="one fidelity"):
@@ -164,3 +171,12 @@ def test_refusals(tmp_path):
         load_sevenn_checkpoint(pickled)
     with pytest.raises(ValueError, match=r"\.pt .*\.pt2.*\.ckpt"):
         convert("sevenn:7net-0", tmp_path / "model.bin")
+
+
+def test_missing_sevenn_package_says_what_to_do(monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "sevenn" else real(name, *a))
+    with pytest.raises(ModuleNotFoundError, match="pip install sevenn"):
+        load_source("sevenn:7net-0")

@@ -155,6 +155,9 @@ def _resolved_config(raw: dict) -> dict:
     if version < (0, 9, 0):
         raise ValueError(f"SevenNet checkpoint version {config['version']} predates sevenn 0.9, which equiforce "
                          "does not convert; load it in sevenn and save it again with a current sevenn")
+    if version >= (0, 14, 0):
+        raise ValueError(f"SevenNet checkpoint version {config['version']} is newer than the sevenn versions this "
+                         "converter knows (0.9 to 0.13); its conventions are not checked here, so it is refused")
     if version[:2] <= (0, 9):  # sevenn's patch_old_config: old checkpoints used unnormalised harmonics
         config.setdefault("_normalize_sph", False)
     unknown = sorted(set(config) - _MODEL_KEYS - _INERT_KEYS - _MODALITY_KEYS)
@@ -357,7 +360,8 @@ def from_sevenn(checkpoint: Union[str, Path, dict], dtype: str = "float32",
           for k, v in _current_names(state["model_state_dict"]).items()}
     options = model_config(config, sd, modality)
     model = EquiForceModel.from_config({**options, "dtype": "float64"})
-    unsorted = _version(config["version"]) < (0, 11, 0) or str(config["version"]).endswith("dev0")
+    # sevenn's rule: paths sorted from 0.11.0 on, except its pre-release 0.11.0.dev0
+    unsorted = _version(config["version"]) < (0, 11, 0) or str(config["version"]) == "0.11.0.dev0"
     used = set()
 
     def take(key: str) -> torch.Tensor:
