@@ -7,6 +7,7 @@ unpickler, whose allow-list is exactly these types (``ALLOWED_GLOBALS`` adds non
 holds any other Python object — code to run included — is refused before anything in it runs.
 """
 import re
+import zipfile
 from pathlib import Path
 from typing import Any, Dict, Union
 
@@ -41,12 +42,24 @@ def save_checkpoint(state: Dict[str, Any], path: Union[str, Path]) -> Path:
     return path
 
 
+def is_deployed_file(path: Union[str, Path]) -> bool:
+    """A TorchScript file or an AOTInductor package: zip archives that hold code, not checkpoints."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return any("/code/" in name or "aotinductor" in name for name in archive.namelist())
+    except (OSError, zipfile.BadZipFile):
+        return False
+
+
 def load_checkpoint(path: Union[str, Path]) -> Dict[str, Any]:
     """Read an equiforce training checkpoint without executing any pickled code. Raises
     FileNotFoundError, or ValueError saying what the file is not."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"checkpoint {path} does not exist")
+    if is_deployed_file(path):  # torch.load would hand a TorchScript archive to torch.jit.load
+        raise ValueError(f"{path} is a deployed model, not an equiforce training checkpoint; the checkpoint it "
+                         "was made from (a run's best.pt or last.pt) is what training reads")
     try:
         with torch.serialization.safe_globals(ALLOWED_GLOBALS):
             state = torch.load(path, map_location="cpu", weights_only=True)

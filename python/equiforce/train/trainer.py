@@ -2,7 +2,8 @@
 
 Config (YAML or dict) has three sections; unknown keys are an error:
 
-    model:    species, r_max, l_max, num_features, num_layers, num_basis, cutoff_p, parity, ... (EquiForceModel)
+    model:    species, r_max, l_max, num_features, num_layers, num_basis, cutoff_p, parity, ... (EquiForceModel),
+              or init_from: <checkpoint> (fine-tuning, :mod:`.finetune`) with optional species to add
     data:     train_file, validation_file | validation_fraction, energy_key, forces_key, stress_key,
               dipole_key, polarizability_key, charges_key, isolated_atoms_file
     training: output_dir, seed, dtype, batch_size, max_epochs, max_minutes, optimizer (adam|adamw), lr,
@@ -10,7 +11,7 @@ Config (YAML or dict) has three sections; unknown keys are an error:
               charges_weight,
               ema_decay, scheduler (plateau|cosine),
               scheduler_patience, scheduler_factor, min_lr, early_stopping_patience, stage_two,
-              snapshot_minutes, progress, plots
+              snapshot_minutes, progress, plots, freeze, energy_reference (refit|keep, fine-tuning)
 
 ``stage_two: {epoch: K, energy_weight: a, forces_weight: b, lr: c}`` switches the loss weights (and
 optionally the learning rate) from epoch K on, as MACE's second stage does: a forces-heavy first stage,
@@ -39,6 +40,7 @@ import torch
 from ..data import build_graph, collate, read_structures, split
 from ..model import EquiForceModel, predict
 from .checkpoint import FORMAT as CHECKPOINT_FORMAT, load_checkpoint, save_checkpoint
+from .finetune import ENERGY_REFERENCES, freeze, initial_model, refit_energy_reference
 from .fitting import average_num_neighbors, fit_energy_shift_and_scale
 from .report import ProgressBar
 
@@ -46,11 +48,12 @@ DATA_DEFAULTS = dict(train_file=None, validation_file=None, validation_fraction=
                      forces_key="forces", stress_key=None, dipole_key=None, polarizability_key=None,
                      charges_key=None, isolated_atoms_file=None)
 TRAIN_DEFAULTS = dict(output_dir="run", seed=0, dtype="float32", batch_size=5, max_epochs=100, max_minutes=None,
-                      optimizer="adam", lr=0.01, weight_decay=0.0, energy_weight=1.0, forces_weight=100.0,
+                      optimizer="adam", lr=None, weight_decay=0.0, energy_weight=1.0, forces_weight=100.0,
                       stress_weight=0.0, dipole_weight=1.0, polarizability_weight=1.0, charges_weight=1.0,
                       ema_decay=0.99, scheduler="plateau", scheduler_patience=5,
                       scheduler_factor=0.5, min_lr=0.0, early_stopping_patience=20, stage_two=None,
-                      snapshot_minutes=None, progress=True, plots=True)
+                      snapshot_minutes=None, progress=True, plots=True, freeze=None,
+                      energy_reference=None)
 STAGE_TWO_KEYS = {"epoch", "energy_weight", "forces_weight", "stress_weight", "dipole_weight",
                   "polarizability_weight", "charges_weight", "lr"}
 
@@ -73,12 +76,31 @@ def load_config(path_or_dict) -> Dict:
     unknown = set(config) - {"model", "data", "training"}
     if unknown:
         raise ValueError(f"unknown config sections {sorted(unknown)}; expected model, data, training")
-    if "model" not in config or "species" not in (config["model"] or {}):
-        raise ValueError("the config needs model.species, e.g. [C, H, O]")
+    model = dict(config.get("model") or {})
+    if "init_from" in model:
+        other = set(model) - {"init_from", "species"}
+        if other:
+            raise ValueError(f"with model.init_from the architecture comes from the checkpoint; remove "
+                             f"{sorted(other)} (model.species may list elements to add)")
+    elif "species" not in model:
+        raise ValueError("the config needs model.species, e.g. [C, H, O] (or model.init_from: a checkpoint)")
     data = _section(config, "data", DATA_DEFAULTS)
     if not data["train_file"]:
         raise ValueError("the config needs data.train_file")
-    return {"model": dict(config["model"]), "data": data, "training": _section(config, "training", TRAIN_DEFAULTS)}
+    training = _section(config, "training", TRAIN_DEFAULTS)
+    fine_tuning = "init_from" in model
+    if training["lr"] is None:
+        training["lr"] = 0.001 if fine_tuning else 0.01
+    if training["energy_reference"] is None and fine_tuning:
+        training["energy_reference"] = "refit"
+    elif training["energy_reference"] is not None and (not fine_tuning or
+                                                      training["energy_reference"] not in ENERGY_REFERENCES):
+        raise ValueError(f"training.energy_reference is for fine-tuning (model.init_from) and is one of "
+                         f"{ENERGY_REFERENCES}, got {training['energy_reference']!r}")
+    if training["freeze"] is not None and not isinstance(training["freeze"], (list, tuple)):
+        raise ValueError(f"training.freeze is a list of parameter-name prefixes, e.g. [embedding, layers.0], "
+                         f"got {training['freeze']!r}")
+    return {"model": model, "data": data, "training": training}
 
 
 class Trainer:
@@ -92,15 +114,36 @@ class Trainer:
         self.out.mkdir(parents=True, exist_ok=True)
         self.dtype = {"float32": torch.float32, "float64": torch.float64}[t["dtype"]]
         torch.manual_seed(t["seed"])
-        self._load_data()
-        model_config = {**self.config["model"], "dtype": t["dtype"], "avg_num_neighbors": self.avg_num_neighbors}
-        self.model = EquiForceModel.from_config(model_config)
-        shift, scale = fit_energy_shift_and_scale(self.train, len(self.species), self.isolated)
-        with torch.no_grad():
-            self.model.energy_shift.copy_(shift)
-            self.model.energy_scale.copy_(scale)
+        init_from = self.config["model"].get("init_from")
+        resuming = (self.out / "last.pt").exists()
+        if init_from is not None and resuming:  # the run's own checkpoint has the grown model's config
+            model_config = load_checkpoint(self.out / "last.pt")["model_config"]
+            self.model = EquiForceModel.from_config(model_config)
+        elif init_from is not None:  # fine-tuning: the checkpoint's architecture, weights, normaliser and scale
+            self.model, model_config = initial_model(init_from, self.config["model"].get("species") or (), t["dtype"])
+        if init_from is not None:
+            self.species, self._model_options = list(self.model.species), model_config
+            self._load_data()
+        else:
+            self.species, self._model_options = list(self.config["model"]["species"]), self.config["model"]
+            self._load_data()
+            model_config = {**self.config["model"], "dtype": t["dtype"], "avg_num_neighbors": self.avg_num_neighbors}
+            self.model = EquiForceModel.from_config(model_config)
+        if init_from is None:
+            shift, scale = fit_energy_shift_and_scale(self.train, len(self.species), self.isolated)
+            with torch.no_grad():
+                self.model.energy_shift.copy_(shift)
+                self.model.energy_scale.copy_(scale)
+        elif t["energy_reference"] == "refit" and not resuming:
+            correction = refit_energy_reference(self.model, self.train, self._batches(self.train, shuffle=False))
+            shown = {s: round(float(c), 4) for s, c in zip(self.species, correction) if c != 0}
+            print(f"[train] fine-tuning from {init_from}: energy reference refitted (eV/atom added: {shown})",
+                  file=sys.stderr)
+        self.frozen = freeze(self.model, t["freeze"]) if t["freeze"] else []
         self.model_config = model_config
         params = [p for p in self.model.parameters() if p.requires_grad]
+        if not params:
+            raise ValueError("training.freeze leaves nothing to train")
         opt = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}.get(t["optimizer"])
         if opt is None:
             raise ValueError(f"training.optimizer must be 'adam' or 'adamw', got {t['optimizer']!r}")
@@ -121,14 +164,13 @@ class Trainer:
         self.ema = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
         self.epoch, self.best, self.stale = 0, math.inf, 0
         self.minutes = self.minutes_before = 0.0  # minutes_before: earlier runs (resume)
-        if (self.out / "last.pt").exists():
+        if resuming:
             self._resume(self.out / "last.pt")
 
     # ---- data -----------------------------------------------------------------------------
     def _load_data(self) -> None:
         d, t = self.config["data"], self.config["training"]
-        self.species = list(self.config["model"]["species"])
-        model = self.config["model"]
+        model = self._model_options
         keys = dict(energy_key=d["energy_key"], forces_key=d["forces_key"], stress_key=d["stress_key"],
                     dipole_key=d["dipole_key"] or ("dipole" if model.get("dipole") else None),
                     polarizability_key=d["polarizability_key"] or ("polarizability" if model.get("polarizability")
@@ -149,7 +191,7 @@ class Trainer:
                 raise ValueError(f"the data has elements {missing} that model.species {self.species} lacks")
             return torch.tensor([lookup[s] for s in symbols])
 
-        r_max = float(self.config["model"].get("r_max", 5.0))
+        r_max = float(model.get("r_max", 5.0))
         self.train = [build_graph(s, index, r_max, self.dtype) for s in train]
         self.val = [build_graph(s, index, r_max, self.dtype) for s in val]
         self.avg_num_neighbors = average_num_neighbors(self.train)
