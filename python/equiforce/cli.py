@@ -133,7 +133,8 @@ def main(argv=None) -> int:
     convert = commands.add_parser("convert", help="a model trained with another code -> an equiforce model that "
                                   "computes the same (deployed .pt/.pt2, or a .ckpt to fine-tune)")
     convert.add_argument("source", help="sevenn:7net-0, sevenn:7net-0_22May2024, sevenn:7net-l3i5, sevenn:7net-mf-0 (from the installed "
-                         "sevenn package), or the path of a SevenNet checkpoint_*.pth")
+                         "sevenn package), the path of a SevenNet checkpoint_*.pth, or of a nequip 0.19 "
+                         "training checkpoint (best.ckpt / last.ckpt from nequip-train)")
     convert.add_argument("-o", "--output", required=True, help="model.pt (TorchScript), model.pt2 (AOTInductor) or "
                          "model.ckpt (training checkpoint)")
     convert.add_argument("--dtype", default="float32", choices=["float32", "float64"],

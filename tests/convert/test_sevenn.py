@@ -93,7 +93,10 @@ def test_converted_model_equals_sevenn(model, dtype, reference, converted):
             ulp = float(np.spacing(np.float32(abs(e_ref))))
             assert abs(energy - e_ref) <= 8 * ulp, (name, energy, e_ref, ulp)
             np.testing.assert_allclose(energies, ref[f"energies_{n}"], atol=1e-5, err_msg=name)
-            np.testing.assert_allclose(forces, ref[f"forces_{n}"], atol=1e-5, err_msg=name)
+            # 1e-5 eV/A plus 1e-5 relative: each code's own float32 rounding reaches ~8e-6 eV/A on the
+            # largest forces of 7net-0_22May2024 (unnormalised harmonics; ours against our float64), so
+            # the two float32 results may differ by slightly more than 1e-5 on a force of ~1 eV/A
+            np.testing.assert_allclose(forces, ref[f"forces_{n}"], atol=1e-5, rtol=1e-5, err_msg=name)
         else:
             assert energy == pytest.approx(e_ref, rel=1e-10), name
             np.testing.assert_allclose(energies, ref[f"energies_{n}"], rtol=0, atol=1e-10 * abs(e_ref), err_msg=name)

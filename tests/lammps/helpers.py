@@ -11,7 +11,7 @@ import pytest
 
 BIN = Path(sys.executable).parent
 DRIVER = Path(__file__).with_name("driver.py")
-MASSES = {"H": 1.008, "C": 12.011, "O": 15.999, "Ti": 47.867, "Cu": 63.546}
+MASSES = {"H": 1.008, "C": 12.011, "O": 15.999, "Ti": 47.867, "Cu": 63.546, "Ag": 107.868}
 
 
 def _plugin_built() -> bool:

@@ -27,7 +27,15 @@ NEQUIP_VARIANT = dict(species=["O", "Ti", "Cu"], r_max=4.0, l_max=2, num_feature
                       self_connection="tensor_product", avg_num_neighbors=9.0)
 MULTI_FIDELITY = {**SEVENNET_LIKE, "modalities": ["R2SCAN", "PBE"], "modality": "PBE",
                   "modality_inputs": ["embedding", "interaction_in", "interaction_out", "readout"]}
-CONFIGS = {"sevennet_like": SEVENNET_LIKE, "nequip_variant": NEQUIP_VARIANT, "multi_fidelity": MULTI_FIDELITY}
+HIDDEN = "4x0e+4x0o+3x1e+3x1o+2x2e+2x2o"
+NEQUIP_019 = dict(species=["O", "Ti", "Cu"], r_max=4.0, l_max=2, num_features=4, num_layers=3, num_basis=6,
+                  layer_irreps=["5x0e", HIDDEN, HIDDEN, "4x0e"], self_connection=["none", "tensor_product",
+                                                                               "tensor_product"],
+                  residual=False, gate_activation="silu", scalar_activation_scale=SILU, gate_activation_scale=SILU,
+                  odd_scalar_activation_scale=1.5937334472592695, bessel_prefactor="2/r_max", trainable_bessel=False,
+                  readout_hidden=0, sort_paths=True, avg_num_neighbors=9.0)
+CONFIGS = {"sevennet_like": SEVENNET_LIKE, "nequip_variant": NEQUIP_VARIANT, "multi_fidelity": MULTI_FIDELITY,
+           "nequip_019": NEQUIP_019}
 
 
 def build(config, dtype="float64", seed=0):
@@ -108,12 +116,16 @@ def test_float32_agrees_with_float64(name):
     torch.testing.assert_close(f32.double(), f64, rtol=0, atol=1e-4 * max(1.0, float(f64.abs().max())))
 
 
+@pytest.mark.parametrize("name", ["multi_fidelity", "nequip_019"])
 @pytest.mark.parametrize("fmt", ["torchscript", "aoti"])
-def test_exports_equal_the_module(fmt, tmp_path):
-    model = build(MULTI_FIDELITY)
+def test_exports_equal_the_module(fmt, name, tmp_path):
+    model = build(CONFIGS[name])
     path = export(model, tmp_path / ("model.pt2" if fmt == "aoti" else "model.pt"), format=fmt)
     module, meta = load(path)
-    assert meta["symmetry"] == "SO3" and meta["modality"] == "PBE"
+    if name == "multi_fidelity":
+        assert meta["symmetry"] == "SO3" and meta["modality"] == "PBE"
+    else:
+        assert meta["symmetry"] == "O3" and model.readout_hidden is None and model.layers[0].self_connection is None
     pos, species = cluster(n=9)
     e_ref, f_ref = energy_forces(model, pos, species)
     out = module.compute(pos, species, torch.zeros(3, 3, dtype=torch.float64), torch.zeros(3, dtype=torch.bool))
@@ -153,6 +165,7 @@ def test_bessel_prefactor():
     (dict(bessel_prefactor="1/r"), "bessel_prefactor must be one of"),
     (dict(conv_denominator=[1.0, 2.0]), "one value per layer"),
     (dict(conv_denominator=0.0), "must be positive"),
+    (dict(self_connection=["none", "linear"]), "one kind per layer"),
     (dict(modalities=["A", "B"], modality="C", modality_inputs=["readout"]), "choose one of them"),
     (dict(modalities=["A", "B"], modality="A", modality_inputs=["everywhere"]), "modality_inputs"),
     (dict(modality="A"), "need modalities"),

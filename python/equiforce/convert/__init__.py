@@ -3,25 +3,42 @@
 ``convert(source, output)`` writes a deployed ``.pt`` (TorchScript), ``.pt2`` (AOTInductor) or an
 equiforce training checkpoint ``.ckpt`` (to fine-tune with ``equiforce train``, ``init_from``).
 Sources: ``sevenn:7net-0`` and the other checkpoints inside the installed sevenn package (see
-:data:`sevenn.PRETRAINED`), or the path of a SevenNet ``checkpoint_*.pth``.
+:data:`sevenn.PRETRAINED`), the path of a SevenNet ``checkpoint_*.pth``, or the path of a nequip 0.19
+training checkpoint (``best.ckpt`` / ``last.ckpt`` from ``nequip-train``; ``nequip:PATH`` says so
+explicitly).
 """
 from pathlib import Path
 from typing import Optional, Union
 
+from .nequip import from_nequip, load_nequip_checkpoint, nequip_provenance
 from .sevenn import PRETRAINED as SEVENN_PRETRAINED
 from .sevenn import from_sevenn, load_sevenn_checkpoint, pretrained_path, sevenn_package
 
 
+def _is_nequip(path: Path) -> bool:
+    return path.suffix == ".ckpt" or path.name.endswith((".nequip.zip", ".nequip.pt2", ".nequip.pth"))
+
+
 def load_source(source: Union[str, Path], dtype: str = "float32", modality: Optional[str] = None):
-    """The EquiForceModel a source names (``sevenn:NAME`` or a checkpoint path), with its provenance."""
+    """The EquiForceModel a source names (``sevenn:NAME``, a SevenNet checkpoint path, or a nequip
+    checkpoint path, optionally written ``nequip:PATH``), with its provenance."""
     text = str(source)
+    if text.startswith("nequip:") or (not text.startswith("sevenn:") and _is_nequip(Path(text))):
+        path = Path(text[len("nequip:"):] if text.startswith("nequip:") else text)
+        if modality is not None:
+            raise ValueError("--modality is for multi-fidelity SevenNet models; nequip models have one fidelity")
+        state = load_nequip_checkpoint(path)
+        model = from_nequip(state, dtype=dtype)
+        model.source = nequip_provenance(state, path)
+        model.converted_config["source"] = dict(model.source)
+        return model
     if text.startswith("sevenn:"):
         path, name = pretrained_path(text[len("sevenn:"):]), text
     else:
         path, name = Path(text), None
         if not path.exists():
-            raise FileNotFoundError(f"{path} does not exist; give a SevenNet checkpoint_*.pth or one of "
-                                    f"{['sevenn:' + n for n in SEVENN_PRETRAINED]}")
+            raise FileNotFoundError(f"{path} does not exist; give a SevenNet checkpoint_*.pth, a nequip "
+                                    f"best.ckpt, or one of {['sevenn:' + n for n in SEVENN_PRETRAINED]}")
     state = load_sevenn_checkpoint(path)
     model = from_sevenn(state, dtype=dtype, modality=modality)
     try:
@@ -53,4 +70,5 @@ def convert(source: Union[str, Path], output: Union[str, Path], dtype: str = "fl
     return export(model, output, format="aoti" if output.suffix == ".pt2" else "torchscript")
 
 
-__all__ = ["convert", "load_source", "from_sevenn", "load_sevenn_checkpoint", "SEVENN_PRETRAINED"]
+__all__ = ["convert", "load_source", "from_sevenn", "load_sevenn_checkpoint", "from_nequip", "load_nequip_checkpoint",
+           "SEVENN_PRETRAINED"]

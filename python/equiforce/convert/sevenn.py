@@ -34,10 +34,8 @@ import torch
 from ..algebra import Irrep, Irreps
 from ..algebra.wigner import wigner_3j
 from ..model import EquiForceModel
+from ._e3nn import NORMALIZE2MOM, relayout
 
-# e3nn's normalize2mom constants (its Monte-Carlo estimate with a fixed seed, as e3nn computes them),
-# by activation name: the gate and the radial MLP of e3nn-built models multiply by these.
-NORMALIZE2MOM = {"silu": 1.6791767923989418, "sigmoid": 1.8467055342154763}
 
 # name -> (folder under sevenn/pretrained_potentials, file): the checkpoints inside the sevenn wheel
 PRETRAINED = {
@@ -219,7 +217,7 @@ def model_config(config: dict, state_dict: Dict[str, torch.Tensor], modality: Op
     _require(config["act_radial"] == "silu", f"act_radial {config['act_radial']!r}")
     _require(config["act_scalar"].get("e") == "silu", f"act_scalar {config['act_scalar']}")
     gate = config["act_gate"].get("e")
-    _require(gate in NORMALIZE2MOM, f"act_gate {config['act_gate']}")
+    _require(gate in ("silu", "sigmoid"), f"act_gate {config['act_gate']}")
     basis = dict(config["radial_basis"])
     _require(basis.pop("radial_basis_name", None) == "bessel", f"radial_basis {config['radial_basis']}")
     num_basis = int(basis.pop("bessel_basis_num", 8))
@@ -295,32 +293,10 @@ def _radial_columns(conv, weight: torch.Tensor, stored_w3j: Dict[Tuple[int, int,
 
 
 def relayout_linear(weight: torch.Tensor, irreps_in: Irreps, theirs: Irreps, ours: Irreps) -> torch.Tensor:
-    """An e3nn Linear's flat weight for ``irreps_in -> theirs`` as the weight of ``irreps_in -> ours``, where
-    both output lists hold the same channels in the same order and differ only in how consecutive equal
-    irreps are split into segments (e3nn's Gate takes ``224x0e``, equiforce's ``128x0e + 96x0e``). The
-    'element' normalisation is the same for both: each output channel sums the same inputs."""
-    if Irreps(theirs).simplify() != Irreps(ours).simplify():
-        raise ValueError(f"cannot re-lay a Linear's outputs {theirs} as {ours}: they are not the same channels")
-
-    def per_input(layout: Irreps) -> List[List[Tuple[int, int]]]:  # for each input: (offset, mul_out) blocks
-        blocks, offset = [[] for _ in irreps_in], 0
-        for i, (mul_in, ir_in) in enumerate(irreps_in):
-            for mul_out, ir_out in layout:
-                if ir_out == ir_in:
-                    blocks[i].append((offset, mul_out))
-                    offset += mul_in * mul_out
-        return blocks
-
-    source, target = per_input(Irreps(theirs)), per_input(Irreps(ours))
-    out = torch.empty_like(weight)
-    for i, (mul_in, _) in enumerate(irreps_in):
-        dense = torch.cat([weight[o:o + mul_in * m].reshape(mul_in, m) for o, m in source[i]], dim=1) \
-            if source[i] else weight.new_zeros(mul_in, 0)
-        start = 0
-        for o, m in target[i]:
-            out[o:o + mul_in * m] = dense[:, start:start + m].reshape(-1)
-            start += m
-    return out
+    """An e3nn Linear's flat weight for ``irreps_in -> theirs`` as the weight of ``irreps_in -> ours``: the
+    same channels, cut into segments differently (e3nn's Gate takes ``224x0e``, equiforce's ``128x0e +
+    96x0e``); see :func:`._e3nn.relayout`."""
+    return relayout(weight, irreps_in, theirs, irreps_in, ours)
 
 
 def _e3nn_gate_irreps(gate_irreps_in: Irreps) -> Irreps:

@@ -28,7 +28,7 @@ _DEFAULTS = dict(r_max=5.0, l_max=2, num_features=32, num_layers=4, num_basis=8,
                  gate_activation="sigmoid", scalar_activation_scale=1.0, gate_activation_scale=1.0,
                  bessel_prefactor="sqrt(2/r_max)", trainable_bessel=True, cutoff="polynomial", cutoff_on=None,
                  normalize_sh=True, conv_denominator=None, readout_hidden=None, sort_paths=False, source=None,
-                 modalities=None, modality=None, modality_inputs=None)
+                 modalities=None, modality=None, modality_inputs=None, odd_scalar_activation_scale=1.0)
 LONG_RANGE = ("none", "ewald")
 SYMMETRIES = ("O3", "SO3")
 CUTOFFS = ("polynomial", "xplor")
@@ -74,6 +74,7 @@ class EquiForceModel(torch.nn.Module):
                  bessel_prefactor: str = "sqrt(2/r_max)", trainable_bessel: bool = True, cutoff: str = "polynomial",
                  cutoff_on: Optional[float] = None, normalize_sh: bool = True, conv_denominator=None,
                  readout_hidden: Optional[int] = None, sort_paths: bool = False,
+                 odd_scalar_activation_scale: float = 1.0,
                  source: Optional[Dict[str, str]] = None, modalities: Optional[List[str]] = None,
                  modality: Optional[str] = None, modality_inputs: Optional[List[str]] = None) -> None:
         super().__init__()
@@ -118,13 +119,18 @@ class EquiForceModel(torch.nn.Module):
             [conv_denominator] * num_layers
         if len(denominators) != num_layers:
             raise ValueError(f"conv_denominator needs one value per layer ({num_layers}), got {len(denominators)}")
+        connections = list(self_connection) if isinstance(self_connection, (list, tuple)) else \
+            [self_connection] * num_layers
+        if len(connections) != num_layers:
+            raise ValueError(f"self_connection needs one kind per layer ({num_layers}), got {len(connections)}")
         irreps = irreps_per_layer[0]
         layers = []
         for k in range(num_layers):
             layer = Interaction(irreps, self.sh.irreps_out, irreps_per_layer[k + 1], num_species, num_basis,
-                                radial_hidden, radial_depth, avg_num_neighbors, self_connection=self_connection,
+                                radial_hidden, radial_depth, avg_num_neighbors, self_connection=connections[k],
                                 residual=residual, gate_activation=gate_activation,
                                 scalar_scale=scalar_activation_scale, gate_scale=gate_activation_scale,
+                                odd_scale=odd_scalar_activation_scale,
                                 denominator=None if denominators[k] is None else float(denominators[k]),
                                 sort_paths=bool(sort_paths), modality=one_hot_modality,
                                 modality_in="interaction_in" in inputs, modality_out="interaction_out" in inputs)
@@ -133,9 +139,14 @@ class EquiForceModel(torch.nn.Module):
         self.layers = torch.nn.ModuleList(layers)
         if Irrep("0e") not in {ir for _, ir in irreps}:
             raise ValueError(f"the last layer's features {irreps} have no scalars (0e) for the energy readout")
-        hidden = int(readout_hidden) if readout_hidden else max(num_features // 2, 1)
-        self.readout_hidden = Linear(irreps + (extra if self.modality_readout else Irreps("")), f"{hidden}x0e")
-        self.readout = Linear(f"{hidden}x0e", "1x0e")
+        readout_in = irreps + (extra if self.modality_readout else Irreps(""))
+        if readout_hidden == 0:  # one Linear to the energy (nequip >= 0.7's default)
+            self.readout_hidden = None
+            self.readout = Linear(readout_in, "1x0e")
+        else:
+            hidden = int(readout_hidden) if readout_hidden else max(num_features // 2, 1)
+            self.readout_hidden = Linear(readout_in, f"{hidden}x0e")
+            self.readout = Linear(f"{hidden}x0e", "1x0e")
         self.register_buffer("energy_shift", torch.zeros(num_species))
         self.register_buffer("energy_scale", torch.ones(num_species))
         self._add_heads(irreps, dipole, bool(polarizability), str(long_range or "none"), float(total_charge),
@@ -266,7 +277,9 @@ class EquiForceModel(torch.nn.Module):
 
     def atomic_energies(self, x: torch.Tensor, species: torch.Tensor) -> torch.Tensor:
         """Local per-atom energies [N] (zero for nodes past ``x``'s rows)."""
-        hidden = self.readout_hidden(with_modality(x, self._modality) if self.modality_readout else x)
+        hidden = with_modality(x, self._modality) if self.modality_readout else x
+        if self.readout_hidden is not None:
+            hidden = self.readout_hidden(hidden)
         energy = self.readout(hidden).squeeze(-1)
         kept = energy.shape[0]
         energy = energy * self.energy_scale[species[:kept]] + self.energy_shift[species[:kept]]

@@ -17,16 +17,17 @@ class Gate(torch.nn.Module):
     ``gate_activation``: 'sigmoid' (NequIP) or 'silu' (SevenNet). ``scalar_scale`` and ``gate_scale``
     multiply the even scalars' SiLU and the gates' activation: e3nn normalises every activation by its
     second moment under a unit Gaussian (``normalize2mom``), so models trained with e3nn's Gate carry
-    those constants (SiLU: 1.6791767923989418, e3nn's Monte-Carlo estimate, kept as is).
+    those constants (SiLU: 1.6791767923989418, e3nn's Monte-Carlo estimate, kept as is); ``odd_scale``
+    multiplies the odd scalars' tanh (e3nn: 1.5937334472592695 for tanh).
     """
 
     def __init__(self, irreps_scalars, irreps_gated, gate_activation: str = "sigmoid", scalar_scale: float = 1.0,
-                 gate_scale: float = 1.0) -> None:
+                 gate_scale: float = 1.0, odd_scale: float = 1.0) -> None:
         super().__init__()
         if gate_activation not in GATE_ACTIVATIONS:
             raise ValueError(f"gate_activation must be one of {GATE_ACTIVATIONS}, got {gate_activation!r}")
         self.silu_gates = gate_activation == "silu"
-        self.scalar_scale, self.gate_scale = float(scalar_scale), float(gate_scale)
+        self.scalar_scale, self.gate_scale, self.odd_scale = float(scalar_scale), float(gate_scale), float(odd_scale)
         self.irreps_scalars = Irreps(irreps_scalars)
         self.irreps_gated = Irreps(irreps_gated)
         if any(ir.l != 0 for _, ir in self.irreps_scalars):
@@ -53,7 +54,10 @@ class Gate(torch.nn.Module):
         even = torch.nn.functional.silu(s)
         if self.scalar_scale != 1.0:
             even = even * self.scalar_scale
-        s = torch.where(self._odd_scalars, torch.tanh(s), even)
+        odd = torch.tanh(s)
+        if self.odd_scale != 1.0:
+            odd = odd * self.odd_scale
+        s = torch.where(self._odd_scalars, odd, even)
         if self.num_gates == 0:
             return s
         g = torch.nn.functional.silu(g) if self.silu_gates else torch.sigmoid(g)

@@ -45,7 +45,7 @@ class Interaction(torch.nn.Module):
 
     ``self_connection``: 'tensor_product' (of x with the species one-hot, NequIP), 'linear' (of x
     alone, SevenNet) or 'none'. ``denominator`` defaults to sqrt(avg_num_neighbors). ``gate_activation``,
-    ``scalar_scale`` and ``gate_scale`` as in :class:`Gate`; ``sort_paths`` as in :func:`conv_instructions`.
+    ``scalar_scale``, ``gate_scale`` and ``odd_scale`` as in :class:`Gate`; ``sort_paths`` as in :func:`conv_instructions`.
 
     ``forward(x[N, irreps_in], species_one_hot[N, S], sh[E, irreps_sh], radial[E, num_basis],
     edge_src[E], edge_dst[E]) -> x'[N, irreps_out]``; with ``num_out``, only the first ``num_out``
@@ -55,7 +55,8 @@ class Interaction(torch.nn.Module):
     def __init__(self, irreps_in, irreps_sh, irreps_hidden, num_species: int, num_basis: int, radial_hidden: int,
                  radial_depth: int, avg_num_neighbors: float, self_connection: str = "tensor_product",
                  residual: bool = True, gate_activation: str = "sigmoid", scalar_scale: float = 1.0,
-                 gate_scale: float = 1.0, denominator: Optional[float] = None, sort_paths: bool = False,
+                 gate_scale: float = 1.0, odd_scale: float = 1.0, denominator: Optional[float] = None,
+                 sort_paths: bool = False,
                  modality: Optional[torch.Tensor] = None, modality_in: bool = False,
                  modality_out: bool = False) -> None:
         super().__init__()
@@ -76,7 +77,7 @@ class Interaction(torch.nn.Module):
         reachable = {ir for _, ir in irreps_mid}
         scalars = Irreps([(mul, ir) for mul, ir in irreps_hidden if ir.l == 0 and ir in reachable])
         gated = Irreps([(mul, ir) for mul, ir in irreps_hidden if ir.l > 0 and ir in reachable])
-        self.gate = Gate(scalars, gated, gate_activation, scalar_scale, gate_scale)
+        self.gate = Gate(scalars, gated, gate_activation, scalar_scale, gate_scale, odd_scale)
         self.linear_out = Linear(irreps_mid + extra if self.modality_out else irreps_mid, self.gate.irreps_in)
         self.self_connection = FullyConnectedTensorProduct(irreps_in, Irreps(f"{num_species}x0e"), self.gate.irreps_in) \
             if self_connection == "tensor_product" else None
