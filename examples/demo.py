@@ -1,8 +1,12 @@
 """equiforce demo: NVE molecular dynamics of ethanol and of a periodic copper crystal with the
-shipped models, through the ASE calculator. Prints the energy drift and the speed.
+shipped models, through the ASE calculator; then a pretrained universal model, SevenNet-0 converted
+from the installed sevenn package, running TiO2 in LAMMPS on 2 MPI ranks and in OpenMM
+(examples/pretrained_md.py). Prints the energy drift and the speed per run, and writes
+runs/demo/pretrained_md.png.
 
-    python examples/demo.py            # shipped models: examples/models/{ethanol,cu}.pt
-    python examples/demo.py --train    # first retrain small models from the shipped data (minutes)
+    python examples/demo.py                    # shipped models: examples/models/{ethanol,cu}.pt
+    python examples/demo.py --train            # first retrain small models from the shipped data (minutes)
+    python examples/demo.py --no-pretrained    # the ASE runs only
 """
 import argparse
 import subprocess
@@ -79,6 +83,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--train", action="store_true", help="retrain small models from the shipped data first")
     parser.add_argument("--steps", type=int, default=1000)
+    parser.add_argument("--pretrained-steps", type=int, default=100,
+                        help="MD steps of the converted SevenNet-0 in LAMMPS and in OpenMM")
+    parser.add_argument("--no-pretrained", action="store_true", help="skip the SevenNet-0 runs")
     args = parser.parse_args()
     models = {"ethanol": HERE / "models" / "ethanol.pt", "cu": HERE / "models" / "cu.pt"}
     if args.train:
@@ -98,7 +105,13 @@ def main() -> int:
         r = nve(atoms, model, steps, dt, temperature, seed=0)
         print(f"{label:32} {r['steps']:6d} {r['ps']:6.2f} {r['drift_mev_per_atom_per_ps']:18.4f} "
               f"{r['fluctuation_mev_per_atom']:16.4f} {r['ms_per_step']:8.2f} {r['temperature_end_k']:8.1f}")
-    return 0
+    if args.no_pretrained:
+        return 0
+    print()
+    sys.path.insert(0, str(HERE))
+    from pretrained_md import main as pretrained_md
+
+    return pretrained_md(["--steps", str(args.pretrained_steps), "--out", str(ROOT / "runs" / "demo")])
 
 
 if __name__ == "__main__":

@@ -47,3 +47,19 @@ def test_active_learning_script(tmp_path):
         assert all(r["forces_mae_meV_per_A"] > 0 for r in rounds)
     assert "skipped_copies" in results["strategies"]["uncertainty"][0]
     assert out.with_suffix(".png").stat().st_size > 1000
+
+
+def test_demo_front_door(tmp_path):
+    """The README's main command on tiny settings: the ASE runs of the shipped models, then the converted
+    SevenNet-0 in LAMMPS (2 MPI ranks) and OpenMM, with energy conservation, ms/step and a plot."""
+    import pytest
+
+    pytest.importorskip("sevenn", reason="the test environment installs sevenn (scripts/install.sh)")
+    out = _run([ROOT / "examples" / "demo.py", "--steps", "20", "--pretrained-steps", "10"], tmp_path)
+    assert "ethanol (9 atoms, vacuum)" in out and "Cu fcc (108 atoms, periodic)" in out
+    assert "LAMMPS, 2 MPI ranks" in out and "OpenMM, CPU platform" in out
+    for line in out.splitlines():
+        if line.startswith(("LAMMPS", "OpenMM")):
+            drift, fluctuation, ms = (float(x) for x in line.split()[-3:])
+            assert abs(drift) < 200 and fluctuation < 5 and ms > 0, line
+    assert (ROOT / "runs" / "demo" / "pretrained_md.png").stat().st_size > 1000
