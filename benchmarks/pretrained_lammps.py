@@ -23,9 +23,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
+sys.path.insert(0, str(ROOT / "examples"))
 
 from _common import environment, finish_environment, log, write_json  # noqa: E402
 from lammps import parse  # noqa: E402
+from pretrained_md import rutile  # noqa: E402
 
 BIN = Path(sys.executable).parent
 INPUT = """units metal
@@ -44,18 +46,11 @@ run {steps}
 """
 
 
-def rutile(repeat):
-    from ase.io import write
-    from ase.spacegroup import crystal
-
-    atoms = crystal(["Ti", "O"], basis=[(0, 0, 0), (0.3048, 0.3048, 0)], spacegroup=136,
-                    cellpar=[4.594, 4.594, 2.959, 90, 90, 90]).repeat(repeat)
-    atoms.rattle(0.05, seed=1)
-    return atoms, write
-
-
 def run_lammps(model: Path, repeat, ranks: int, steps: int, threads: int, work: Path) -> dict:
-    atoms, write = rutile(repeat)
+    from ase.io import write
+
+    atoms = rutile(repeat)
+    atoms.rattle(0.05, seed=1)
     data = work / f"rutile_{'x'.join(map(str, repeat))}.data"
     write(data, atoms, format="lammps-data", specorder=["Ti", "O"], masses=False)
     script = work / "in.rutile"

@@ -1,6 +1,7 @@
 """nequip's own ASE calculator on a trajectory of structures (run in its own process: nequip sets torch's
 default dtype to float64 process-wide). ``python nequip_reference.py CHECKPOINT STRUCTURES.traj OUT.npz``
-writes per structure: energy, energies (per atom), forces, and stress (3x3, ASE sign) for periodic cells."""
+writes per structure n: energy_n, energies_n (per atom), forces_n, and stress_n (Voigt, ASE sign) for
+periodic cells, as sevenn_reference.py does."""
 import sys
 
 import numpy as np
@@ -13,11 +14,11 @@ def main(checkpoint, structures, out):
     results = {}
     for n, atoms in enumerate(read(structures, ":")):
         atoms.calc = calc
-        results[f"{n}_energy"] = np.array(atoms.get_potential_energy())
-        results[f"{n}_energies"] = atoms.get_potential_energies()
-        results[f"{n}_forces"] = atoms.get_forces()
+        results[f"energy_{n}"] = np.float64(atoms.get_potential_energy())
+        results[f"energies_{n}"] = atoms.get_potential_energies()
+        results[f"forces_{n}"] = atoms.get_forces()
         if atoms.pbc.all():
-            results[f"{n}_stress"] = atoms.get_stress(voigt=False)
+            results[f"stress_{n}"] = np.asarray(atoms.get_stress(), dtype=np.float64)
     np.savez(out, **results)
 
 

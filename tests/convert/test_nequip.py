@@ -26,6 +26,8 @@ from equiforce.convert import convert, load_source  # noqa: E402
 from equiforce.hosts.ase import EquiForceCalculator  # noqa: E402
 from tests.lammps.helpers import input_script, needs_plugin, run_driver, write_data  # noqa: E402
 
+from .helpers import assert_equals_reference  # noqa: E402
+
 HERE = Path(__file__).parent
 BIN = Path(sys.executable).parent
 CONFIG = """run: [train]
@@ -173,28 +175,8 @@ def reference(trained, tmp_path_factory):
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_converted_model_equals_nequip(dtype, trained, reference, tmp_path):
-    ref = reference[dtype]
     deployed = convert(trained[dtype], tmp_path / "nequip.pt", dtype=dtype)
-    calc = EquiForceCalculator(deployed)
-    for n, (name, atoms) in enumerate(structures().items()):
-        atoms.calc = calc
-        energy, energies, forces = atoms.get_potential_energy(), atoms.get_potential_energies(), atoms.get_forces()
-        e_ref = float(ref[f"{n}_energy"])
-        if dtype == "float32":
-            ulp = float(np.spacing(np.float32(abs(e_ref))))
-            assert abs(energy - e_ref) <= 4 * ulp, (name, energy, e_ref, ulp)
-            np.testing.assert_allclose(energies, ref[f"{n}_energies"], rtol=0, atol=1e-5, err_msg=name)
-            np.testing.assert_allclose(forces, ref[f"{n}_forces"], rtol=0, atol=1e-5, err_msg=name)
-        else:
-            assert energy == pytest.approx(e_ref, rel=1e-10), name
-            np.testing.assert_allclose(energies, ref[f"{n}_energies"], rtol=0, atol=1e-10 * abs(e_ref), err_msg=name)
-            np.testing.assert_allclose(forces, ref[f"{n}_forces"], rtol=0,
-                                       atol=1e-10 * max(1.0, np.abs(ref[f"{n}_forces"]).max()), err_msg=name)
-        if atoms.pbc.all():
-            stress = atoms.get_stress(voigt=False)
-            scale = max(1e-3, np.abs(ref[f"{n}_stress"]).max())
-            np.testing.assert_allclose(stress, ref[f"{n}_stress"], rtol=0,
-                                       atol=(1e-6 if dtype == "float32" else 1e-10 * scale), err_msg=name)
+    assert_equals_reference(EquiForceCalculator(deployed), structures(), reference[dtype], dtype, energy_ulps=4)
 
 
 def test_ema_weights_are_the_ones_converted(trained):

@@ -8,7 +8,8 @@ sorted by irrep and merged: ``8x0o+24x0e+8x1o+8x1e`` where equiforce's gate read
 ``8x0e+8x0o+16x0e+8x1e+8x1o``) — hold the same weights, re-cut. The 'element' normalisation is the same
 for both: each output channel sums the same inputs.
 """
-from typing import Dict, List, Tuple
+from pathlib import Path
+from typing import Dict, List, Sequence, Tuple, Union
 
 import torch
 
@@ -105,3 +106,18 @@ def sorted_paths(irreps_mid) -> Tuple[Irreps, List[int]]:
     """(``irreps_mid`` sorted and merged, as e3nn's ``Irreps.sort().irreps.simplify()``; the permutation)."""
     ordered, p, _ = Irreps(irreps_mid).sort()
     return ordered.simplify(), list(p)
+
+
+def read_weights_only(path: Union[str, Path], what: str, allowed: Sequence = ()) -> object:
+    """``torch.load(path, weights_only=True)`` with only ``allowed`` globals beyond torch's own: a file that
+    needs any other object unpickled is refused with a ValueError naming ``what`` it should have been."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{what} {path} does not exist")
+    try:
+        with torch.serialization.safe_globals(list(allowed)):
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        raise ValueError(f"{path} cannot be read as a {what} without unpickling code or objects "
+                         f"({exc.__class__.__name__}: {first[:300]}); equiforce refuses files that need it") from None

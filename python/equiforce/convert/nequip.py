@@ -36,7 +36,7 @@ from ..algebra import Irrep, Irreps
 from ..algebra.wigner import wigner_3j
 from ..model import EquiForceModel
 from ..nn.interaction import conv_instructions
-from ._e3nn import NORMALIZE2MOM, contract_middle, e3nn_gate_input, relayout, sorted_paths
+from ._e3nn import NORMALIZE2MOM, contract_middle, e3nn_gate_input, read_weights_only, relayout, sorted_paths
 
 SUPPORTED_VERSIONS = ("0.19.",)
 TARGETS = ("nequip.model.NequIPGNNModel", "nequip.model.nequip_models.NequIPGNNModel")
@@ -67,27 +67,16 @@ _MUST_BE_DEFAULT = {"readout_mlp_hidden_layers_depth", "per_edge_type_cutoff", "
 def load_nequip_checkpoint(path: Union[str, Path]) -> dict:
     """A nequip Lightning checkpoint's dict, read without unpickling any object."""
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"nequip checkpoint {path} does not exist")
     if path.name.endswith((".nequip.zip", ".nequip.pt2", ".nequip.pth")):
         raise ValueError(f"{path} is a nequip package or compiled model: loading a package runs the code it "
                          "carries and a compiled model has no readable weights; convert the training "
                          "checkpoint it came from (best.ckpt or last.ckpt from nequip-train)")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        first = str(exc).splitlines()[0] if str(exc) else ""
-        raise ValueError(f"{path} cannot be read as a nequip checkpoint without unpickling objects "
-                         f"({exc.__class__.__name__}: {first[:300]}); equiforce refuses files that need it") from None
+    state = read_weights_only(path, "nequip checkpoint")
     if not isinstance(state, dict) or "state_dict" not in state or "hyper_parameters" not in state:
         raise ValueError(f"{path} is not a nequip training checkpoint (no 'state_dict' and 'hyper_parameters'); "
                          "give the .ckpt that nequip-train wrote (an equiforce checkpoint deploys with "
                          "`equiforce deploy`, and fine-tunes with model.init_from)")
     return state
-
-
-def is_nequip_checkpoint(state) -> bool:
-    return isinstance(state, dict) and "hyper_parameters" in state and "state_dict" in state
 
 
 def _refuse(what: str) -> None:

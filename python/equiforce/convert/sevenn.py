@@ -34,7 +34,7 @@ import torch
 from ..algebra import Irrep, Irreps
 from ..algebra.wigner import wigner_3j
 from ..model import EquiForceModel
-from ._e3nn import NORMALIZE2MOM, relayout
+from ._e3nn import NORMALIZE2MOM, read_weights_only, relayout
 
 
 # name -> (folder under sevenn/pretrained_potentials, file): the checkpoints inside the sevenn wheel
@@ -95,16 +95,7 @@ def _numpy_globals() -> list:
 
 def load_sevenn_checkpoint(path: Union[str, Path]) -> dict:
     """A SevenNet checkpoint's dict, read without executing code (numpy arrays allowed, nothing else)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"SevenNet checkpoint {path} does not exist")
-    try:
-        with torch.serialization.safe_globals(_numpy_globals()):
-            state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        first = str(exc).splitlines()[0] if str(exc) else ""
-        raise ValueError(f"{path} cannot be read as a SevenNet checkpoint without unpickling code "
-                         f"({exc.__class__.__name__}: {first[:300]}); equiforce refuses files that need it") from None
+    state = read_weights_only(path, "SevenNet checkpoint", _numpy_globals())
     if not isinstance(state, dict) or "config" not in state or "model_state_dict" not in state:
         raise ValueError(f"{path} is not a SevenNet checkpoint (no 'config' and 'model_state_dict'); "
                          "give a checkpoint_*.pth written by sevenn")
