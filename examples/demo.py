@@ -86,6 +86,8 @@ def main() -> int:
     parser.add_argument("--pretrained-steps", type=int, default=100,
                         help="MD steps of the converted SevenNet-0 in LAMMPS and in OpenMM")
     parser.add_argument("--no-pretrained", action="store_true", help="skip the SevenNet-0 runs")
+    parser.add_argument("--out", type=Path, default=ROOT / "runs" / "demo",
+                        help="where the converted model and the plot go (default runs/demo)")
     args = parser.parse_args()
     models = {"ethanol": HERE / "models" / "ethanol.pt", "cu": HERE / "models" / "cu.pt"}
     if args.train:
@@ -111,7 +113,7 @@ def main() -> int:
     sys.path.insert(0, str(HERE))
     from pretrained_md import main as pretrained_md
 
-    return pretrained_md(["--steps", str(args.pretrained_steps), "--out", str(ROOT / "runs" / "demo")])
+    return pretrained_md(["--steps", str(args.pretrained_steps), "--out", str(args.out)])
 
 
 if __name__ == "__main__":

@@ -148,15 +148,35 @@ def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp("nequip")
     write(root / "frames.extxyz", training_frames(), format="extxyz")
     out = {}
-    for dtype in ("float32", "float64"):
-        work = root / dtype
+    for name, config in (("float32", CONFIG.replace("DTYPE", "float32")),
+                         ("float64", CONFIG.replace("DTYPE", "float64")),
+                         ("options", options_config())):
+        work = root / name
         work.mkdir()
         shutil.copy(root / "frames.extxyz", work / "frames.extxyz")
-        (work / "tiny.yaml").write_text(CONFIG.replace("DTYPE", dtype))
+        (work / "tiny.yaml").write_text(config)
         result = subprocess.run([str(BIN / "nequip-train"), "-cn", "tiny"], cwd=work, capture_output=True, text=True)
         assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-        out[dtype] = work / "run" / "best.ckpt"
+        out[name] = work / "run" / "best.ckpt"
     return out
+
+
+def options_config() -> str:
+    """float64, and the options the main model leaves at their defaults: parity false, features per l,
+    a wider type embedding, no self-connections, trained Bessel frequencies and trainable per-type
+    scales and shifts (EMA parameters that are buffers otherwise), one radial layer, p = 5."""
+    model = CONFIG.replace("DTYPE", "float64")
+    for old, new in (("    parity: true\n", "    parity: false\n"), ("    num_layers: 3\n", "    num_layers: 2\n"),
+                     ("    num_features: 4\n", "    num_features: [4, 3, 2]\n    type_embed_num_features: 6\n"
+                      "    convnet_sc: false\n    bessel_trainable: true\n    num_bessels: 6\n"
+                      "    polynomial_cutoff_p: 5\n    per_type_energy_scales_trainable: true\n"
+                      "    per_type_energy_shifts_trainable: true\n"),
+                     ("    radial_mlp_depth: 2\n", "    radial_mlp_depth: 1\n"),
+                     ("    per_type_energy_scales: ${training_data_stats:per_type_forces_rms}",
+                      "    per_type_energy_scales: ${training_data_stats:forces_rms}")):
+        assert old in model, old
+        model = model.replace(old, new)
+    return model
 
 
 @pytest.fixture(scope="module")
@@ -164,19 +184,26 @@ def reference(trained, tmp_path_factory):
     root = tmp_path_factory.mktemp("nequip_reference")
     write(root / "structures.traj", list(structures().values()))
     out = {}
-    for dtype, checkpoint in trained.items():
-        npz = root / f"{dtype}.npz"
+    for name, checkpoint in trained.items():
+        npz = root / f"{name}.npz"
         result = subprocess.run([sys.executable, str(HERE / "nequip_reference.py"), str(checkpoint),
                                  str(root / "structures.traj"), str(npz)], capture_output=True, text=True)
         assert result.returncode == 0, result.stderr[-3000:]
-        out[dtype] = dict(np.load(npz))
+        out[name] = dict(np.load(npz))
     return out
 
 
-@pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_converted_model_equals_nequip(dtype, trained, reference, tmp_path):
-    deployed = convert(trained[dtype], tmp_path / "nequip.pt", dtype=dtype)
-    assert_equals_reference(EquiForceCalculator(deployed), structures(), reference[dtype], dtype, energy_ulps=4)
+@pytest.mark.parametrize("name", ["float32", "float64", "options"])
+def test_converted_model_equals_nequip(name, trained, reference, tmp_path):
+    dtype = "float32" if name == "float32" else "float64"
+    deployed = convert(trained[name], tmp_path / "nequip.pt", dtype=dtype)
+    assert_equals_reference(EquiForceCalculator(deployed), structures(), reference[name], dtype, energy_ulps=4)
+    if name == "options":  # the trained frequencies, scales and shifts moved off their starting values
+        state = torch.load(trained[name], map_location="cpu", weights_only=True)["state_dict"]
+        model = load_source(trained[name], dtype="float64")
+        assert not torch.allclose(model.basis.frequencies.detach() * 4.0 / np.pi,
+                                  torch.arange(1, 7, dtype=torch.float64), atol=1e-6)
+        assert any(k.startswith("ema.ema_weight_") for k in state)
 
 
 def test_ema_weights_are_the_ones_converted(trained):

@@ -103,6 +103,13 @@ def test_new_elements_leave_the_old_outputs_unchanged(options):
     # the new elements have their own (zero-initialised) rows: a structure with them is finite
     e_mixed, f_mixed = _outputs(new, _frames(lambda a: ["Au", "Cu"] * (len(a) // 2), 1))
     assert torch.isfinite(e_mixed).all() and torch.isfinite(f_mixed).all()
+    # the new elements' rows start at zero: the embedding's one-hot rows and the self-connections' species rows
+    embedding = next(new.embedding.weight_views(yield_instruction=True))[1]  # [species, 1, features]
+    assert torch.count_nonzero(embedding[2:]) == 0 and torch.count_nonzero(embedding[:2]) > 0
+    for layer in new.layers:
+        if layer.self_connection is not None:
+            for _, view in layer.self_connection.weight_views(yield_instruction=True):  # [mul, species, out]
+                assert torch.count_nonzero(view[:, 2:]) == 0 and torch.count_nonzero(view[:, :2]) > 0
     assert float(new.energy_shift[2]) == 0.0 and math.isclose(float(new.energy_scale[2]),
                                                                 float(old.energy_scale.mean()), rel_tol=1e-12)
 
@@ -202,3 +209,35 @@ def test_converted_sevennet_fine_tunes_on_ethanol(tmp_path):
     assert start["energy_mae"] < 0.5  # refitted: 7net-0's PBE-PAW reference is ~hundreds of eV away
     end = trainer.fit()["train"]
     assert end["forces_mae"] < start["forces_mae"]
+
+
+def test_isolated_atoms_fix_each_elements_reference(datasets, base_checkpoint, tmp_path):
+    """With data.isolated_atoms_file the refit puts the model's lone atom on the data's isolated-atom
+    energy (every frame of cu_shifted.xyz has one composition, so the residual alone could not)."""
+    from ase import Atoms
+
+    isolated = tmp_path / "isolated.xyz"
+    atom = Atoms("Cu")
+    atom.info["energy"] = 1.234
+    write(isolated, [atom], format="extxyz")
+    config = _config(datasets / "cu_shifted.xyz", tmp_path / "run", {"init_from": str(base_checkpoint)})
+    config["data"]["isolated_atoms_file"] = str(isolated)
+    trainer = Trainer(config)
+    from equiforce.train.finetune import isolated_atom_energies
+
+    assert float(isolated_atom_energies(trainer.model)[0]) == pytest.approx(1.234, abs=1e-10)
+
+
+def test_resume_refuses_another_run(datasets, base_checkpoint, tmp_path):
+    Trainer(_config(datasets / "cu.xyz", tmp_path, {"init_from": str(base_checkpoint)}, freeze=["embedding"])).fit()
+    with pytest.raises(ValueError, match="another training.freeze"):
+        Trainer(_config(datasets / "cu.xyz", tmp_path, {"init_from": str(base_checkpoint)}, freeze=["layers.0"]))
+    with pytest.raises(ValueError, match="another model"):
+        Trainer(_config(datasets / "cu.xyz", tmp_path, BASE))
+
+
+def test_a_peer_checkpoint_is_sent_to_convert(tmp_path):
+    torch.save({"state_dict": {}, "hyper_parameters": {}}, tmp_path / "best.ckpt")
+    config = _config(tmp_path / "none.xyz", tmp_path / "run", {"init_from": str(tmp_path / "best.ckpt")})
+    with pytest.raises(ValueError, match="equiforce convert"):
+        Trainer(config)

@@ -220,7 +220,12 @@ class EquiForceModel(torch.nn.Module):
     def from_config(cls, config: Dict) -> "EquiForceModel":
         """Build from a dict: ``species`` (required), ``r_max``, ``l_max``, ``num_features``,
         ``num_layers``, ``num_basis``, ``cutoff_p``, ``parity``, ``radial_hidden``, ``radial_depth``,
-        ``avg_num_neighbors``, ``dtype`` ('float32' or 'float64'), and the heads: ``dipole`` (true:
+        ``avg_num_neighbors``, ``dtype`` ('float32' or 'float64'), the architecture options of the README's
+        table (``symmetry``, ``layer_irreps``, ``self_connection`` — one kind, or one per layer —,
+        ``residual``, ``gate_activation`` with ``scalar_activation_scale``, ``gate_activation_scale`` and
+        ``odd_scalar_activation_scale``, ``bessel_prefactor``, ``trainable_bessel``, ``cutoff``,
+        ``cutoff_on``, ``normalize_sh``, ``conv_denominator``, ``readout_hidden`` — 0 for one Linear —,
+        ``sort_paths``, ``modalities``/``modality``/``modality_inputs``, ``source``), and the heads: ``dipole`` (true:
         per-atom vectors plus the charges' sum q_i r_i; 'charges': that sum alone, which makes the
         learned charges reproduce the dipole), ``polarizability`` (bool), ``long_range`` ('none' or
         'ewald'), ``total_charge`` (e), ``ewald_cutoff`` (A, real-space cutoff), ``ewald_accuracy``.

@@ -46,7 +46,8 @@ def is_deployed_file(path: Union[str, Path]) -> bool:
     """A TorchScript file or an AOTInductor package: zip archives that hold code, not checkpoints."""
     try:
         with zipfile.ZipFile(path) as archive:
-            return any("/code/" in name or "aotinductor" in name for name in archive.namelist())
+            return any(name.split("/")[1:2] == ["code"] or "aotinductor" in name.split("/")[1:]
+                       for name in archive.namelist())
     except (OSError, zipfile.BadZipFile):
         return False
 
@@ -69,11 +70,15 @@ def load_checkpoint(path: Union[str, Path]) -> Dict[str, Any]:
         if found:
             raise ValueError(f"{path} holds Python objects other than tensors and plain containers (e.g. "
                              f"{found.group(1)}); equiforce reads checkpoints without unpickling "
-                             "objects, so it refuses this file. If it is your own equiforce checkpoint from an "
-                             "older version, train again with `equiforce train` (or convert its state dicts to "
-                             "plain tensors yourself)") from None
+                             "objects, so it refuses this file. A SevenNet or nequip checkpoint converts with "
+                             f"`equiforce convert {path} -o model.ckpt`; an equiforce checkpoint from an older "
+                             "version: train again with `equiforce train` (or convert its state dicts to plain "
+                             "tensors yourself)") from None
         raise ValueError(f"{path} is not an equiforce training checkpoint ({exc.__class__.__name__}: "
                          f"{text.splitlines()[0] if text else ''}); train one with `equiforce train`") from None
+    if isinstance(state, dict) and ("hyper_parameters" in state or "model_state_dict" in state):
+        raise ValueError(f"{path} is a nequip or SevenNet checkpoint, not an equiforce one: convert it first, "
+                         f"`equiforce convert {path} -o model.ckpt`, then train from model.ckpt")
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise ValueError(f"{path} is not an equiforce training checkpoint (train one with `equiforce train`)")
     return state

@@ -9,12 +9,15 @@ per-species scale. Three things may change:
   for the old elements stays exactly what it was (both layers divide by sqrt(fan-in), which grows).
 - **the energy reference**: the training data's energies may be on another reference (another DFT
   code, basis, pseudopotentials). ``training.energy_reference: refit`` (the default when
-  fine-tuning) adds to each species' shift the least-squares fit of the data's residual
-  ``E_ref - E_model`` on the composition; ``keep`` leaves the shifts as they are.
+  fine-tuning) moves each species' shift: to the data's isolated-atom energy where
+  ``data.isolated_atoms_file`` gives one, else by the least-squares fit of the data's residual
+  ``E_ref - E_model`` on the composition (with a warning when the compositions cannot separate the
+  elements); ``keep`` leaves the shifts as they are.
 - **what trains**: ``training.freeze`` lists parameter-name prefixes (``embedding``, ``layers.0``,
   ``layers.1.radial``, ``readout`` ...) that stay fixed; ``training.lr`` defaults to 1e-3 when
   fine-tuning (1e-2 from scratch).
 """
+import sys
 from pathlib import Path
 from typing import Dict, List, Sequence, Tuple
 
@@ -111,11 +114,29 @@ def freeze(model: torch.nn.Module, prefixes: Sequence[str]) -> List[str]:
     return frozen
 
 
-def refit_energy_reference(model: EquiForceModel, graphs, batches) -> torch.Tensor:
-    """Add to ``model.energy_shift`` the least-squares fit, on the composition, of the residual
-    ``E_ref - E_model`` over ``graphs`` (``batches`` yields them collated). Species absent from the
-    data keep their shift. Returns the correction [S] (eV per atom of each species)."""
+def isolated_atom_energies(model: EquiForceModel) -> torch.Tensor:
+    """The model's energy of each of its species alone (no neighbours) [S]."""
+    dtype = model.energy_shift.dtype
+    species = torch.arange(len(model.species))
+    none = torch.zeros(0, dtype=torch.long)
+    with torch.no_grad():
+        return torch.stack([model(torch.zeros(0, 3, dtype=dtype), species[s:s + 1], none, none)[0]
+                            for s in range(len(species))]).double()
+
+
+def refit_energy_reference(model: EquiForceModel, graphs, batches, isolated=None) -> torch.Tensor:
+    """Move ``model.energy_shift`` onto the data's energy reference; returns the correction [S] (eV per
+    atom of each species). Species with a reference isolated-atom energy (``isolated[s]``, e.g. from
+    ``data.isolated_atoms_file``) get the difference between it and the model's lone atom; the others
+    present in ``graphs`` get the least-squares fit, on the composition, of the remaining residual
+    ``E_ref - E_model`` (``batches`` yields ``graphs`` collated). Species absent keep their shift."""
     num_species = len(model.species)
+    correction = np.zeros(num_species)
+    isolated = list(isolated or [None] * num_species)
+    given = np.array([e is not None for e in isolated])
+    if given.any():
+        lone = isolated_atom_energies(model).numpy()
+        correction[given] = np.array([e for e in isolated if e is not None]) - lone[given]
     counts, residual = [], []
     with torch.no_grad():
         for batch in batches:
@@ -123,18 +144,23 @@ def refit_energy_reference(model: EquiForceModel, graphs, batches) -> torch.Tens
                 continue
             pred = predict(model, batch, forces=False)
             residual.append((batch.energy.double() - pred["energy"].detach().double()).numpy())
-    if not residual:
-        return torch.zeros(num_species, dtype=torch.float64)
     for g in graphs:
         if g.energy is not None:
             counts.append(np.bincount(g.species.numpy(), minlength=num_species))
-    a, rest = np.asarray(counts, dtype=np.float64), np.concatenate(residual)
-    present = a.sum(0) > 0
-    a = a[:, present]
-    # ridge-regularised (unique when every frame has one composition, as MD of one molecule)
-    ridge = 1e-8 * max(float(np.trace(a.T @ a)), 1.0)
-    correction = np.zeros(num_species)
-    correction[present] = np.linalg.solve(a.T @ a + ridge * np.eye(a.shape[1]), a.T @ rest)
+    if residual:
+        a, rest = np.asarray(counts, dtype=np.float64), np.concatenate(residual)
+        rest = rest - a @ correction
+        fit = (a.sum(0) > 0) & ~given
+        if fit.any():
+            a = a[:, fit]
+            if np.linalg.matrix_rank(a) < a.shape[1]:
+                print(f"[train] warning: the training energies cannot tell the reference energies of "
+                      f"{[model.species[s] for s in np.flatnonzero(fit)]} apart (too few distinct compositions); "
+                      "the split between them is arbitrary and energies of other compositions will be offset. "
+                      "Give data.isolated_atoms_file to fix each element's reference.", file=sys.stderr)
+            # ridge-regularised (unique when every frame has one composition, as MD of one molecule)
+            ridge = 1e-8 * max(float(np.trace(a.T @ a)), 1.0)
+            correction[fit] = np.linalg.solve(a.T @ a + ridge * np.eye(a.shape[1]), a.T @ rest)
     correction = torch.tensor(correction)
     with torch.no_grad():
         model.energy_shift.add_(correction.to(model.energy_shift.dtype))

@@ -116,6 +116,8 @@ class Trainer:
         torch.manual_seed(t["seed"])
         init_from = self.config["model"].get("init_from")
         resuming = (self.out / "last.pt").exists()
+        if resuming:
+            self._check_same_run(load_checkpoint(self.out / "last.pt"))
         if init_from is not None and resuming:  # the run's own checkpoint has the grown model's config
             model_config = load_checkpoint(self.out / "last.pt")["model_config"]
             self.model = EquiForceModel.from_config(model_config)
@@ -135,7 +137,8 @@ class Trainer:
                 self.model.energy_shift.copy_(shift)
                 self.model.energy_scale.copy_(scale)
         elif t["energy_reference"] == "refit" and not resuming:
-            correction = refit_energy_reference(self.model, self.train, self._batches(self.train, shuffle=False))
+            correction = refit_energy_reference(self.model, self.train, self._batches(self.train, shuffle=False),
+                                                self.isolated)
             shown = {s: round(float(c), 4) for s, c in zip(self.species, correction) if c != 0}
             print(f"[train] fine-tuning from {init_from}: energy reference refitted (eV/atom added: {shown})",
                   file=sys.stderr)
@@ -329,6 +332,18 @@ class Trainer:
 
     def _save(self, path: Path) -> None:
         save_checkpoint(self.checkpoint(), path)
+
+    def _check_same_run(self, state: Dict) -> None:
+        """Resuming needs the run's model and what trains to be what ``last.pt`` was written with."""
+        saved = state.get("config") or {}
+        for section, key in (("model", None), ("training", "freeze"), ("training", "dtype")):
+            mine = self.config[section] if key is None else self.config[section].get(key)
+            theirs = (saved.get(section) or {}) if key is None else (saved.get(section) or {}).get(key)
+            if saved and mine != theirs:
+                where = section if key is None else f"{section}.{key}"
+                raise ValueError(f"{self.out / 'last.pt'} is a run with another {where} ({theirs!r}, not {mine!r}); "
+                                 "resuming would mix them: use a new training.output_dir, or move last.pt away "
+                                 "to start again")
 
     def _resume(self, path: Path) -> None:
         state = load_checkpoint(path)
