@@ -2,7 +2,7 @@
 and 250 ethanol frames, against the same architecture trained from scratch and against equiforce's
 own ethanol architecture from scratch, all with the same optimizer-step budget.
 
-    python benchmarks/finetune.py                                   # the full study (~40 min on 2 cores)
+    python benchmarks/finetune.py                                   # the full study (~65 min on 2 cores)
     python benchmarks/finetune.py --sizes 25 --steps 100 --test-frames 100   # a quick look
 
 Every run goes through ``equiforce train`` (:class:`equiforce.train.Trainer`): the first N frames of a
@@ -105,7 +105,7 @@ def plot(records, path: Path):
 
     series = []
     styles = {"finetune": "o-", "finetune_frozen": "s--", "scratch_7net": "^-", "scratch_equiforce": "v-"}
-    labels = {"finetune": "7net-0 fine-tuned", "finetune_frozen": "7net-0 fine-tuned, 3 blocks frozen",
+    labels = {"finetune": "7net-0 fine-tuned", "finetune_frozen": "7net-0 fine-tuned, embedding + 2 layers frozen",
               "scratch_7net": "7net-0 architecture, from scratch", "scratch_equiforce": "equiforce ethanol model, from scratch"}
     for variant in VARIANTS:
         rows = sorted((r for r in records if r["variant"] == variant), key=lambda r: r["size"])
