@@ -33,6 +33,68 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 
 }  // namespace
 
+namespace LAMMPS_NS {
+
+// The runtime's FeatureExchange as LAMMPS's pair communication: owners' rows are copied into the
+// per-atom rows, forward communication fills the ghosts' (and passes them on between ranks), and in the
+// backward the ghosts' gradients travel back to their owners by reverse communication, summed on the
+// way. Ghosts that are periodic images of this rank's own atoms are folded onto them in the graph, so
+// their rows stay zero in the reverse direction.
+class FeatureComm : public equiforce::runtime::FeatureExchange {
+ public:
+  FeatureComm(PairEquiforce* pair, const Graph& graph) : pair_(pair), graph_(graph) {}
+
+  void forward(at::Tensor& x, int64_t, int64_t) override {
+    auto& p = *pair_;
+    const auto t0 = std::chrono::steady_clock::now();
+    const int w = prepare(x);
+    const int64_t local = graph_.num_local_nodes, n = graph_.num_nodes();
+    double* xk = x.data_ptr<double>();
+    for (int64_t k = 0; k < local; ++k)
+      std::copy(xk + w * k, xk + w * (k + 1), &p.rows_[static_cast<size_t>(w) * graph_.atom_of_node[k]]);
+    p.comm->forward_comm(&p);
+    for (int64_t k = local; k < n; ++k) {
+      const double* row = &p.rows_[static_cast<size_t>(w) * graph_.atom_of_node[k]];
+      std::copy(row, row + w, xk + w * k);
+    }
+    p.comm_seconds_ += seconds_since(t0);
+  }
+
+  void reverse(at::Tensor& g, int64_t, int64_t) override {
+    auto& p = *pair_;
+    const auto t0 = std::chrono::steady_clock::now();
+    const int w = prepare(g);
+    const int64_t local = graph_.num_local_nodes, n = graph_.num_nodes();
+    double* gk = g.data_ptr<double>();
+    for (int64_t k = local; k < n; ++k)
+      std::copy(gk + w * k, gk + w * (k + 1), &p.rows_[static_cast<size_t>(w) * graph_.atom_of_node[k]]);
+    p.comm->reverse_comm(&p);
+    for (int64_t k = 0; k < local; ++k) {
+      const double* row = &p.rows_[static_cast<size_t>(w) * graph_.atom_of_node[k]];
+      for (int c = 0; c < w; ++c) gk[w * k + c] += row[c];
+    }
+    p.moving_ = PairEquiforce::Moving::MemberForces;
+    p.comm_seconds_ += seconds_since(t0);
+  }
+
+ private:
+  int prepare(const at::Tensor& t) {
+    auto& p = *pair_;
+    if (t.scalar_type() != at::kDouble || !t.device().is_cpu() || !t.is_contiguous() || t.dim() != 2 ||
+        t.size(0) != graph_.num_nodes() || t.size(1) > p.comm_forward)
+      throw std::logic_error("equiforce: internal: the feature exchange got rows it cannot send");
+    p.width_ = static_cast<int>(t.size(1));
+    p.moving_ = PairEquiforce::Moving::Features;
+    p.rows_.assign(static_cast<size_t>(p.width_) * (p.atom->nlocal + p.atom->nghost), 0.0);
+    return p.width_;
+  }
+
+  PairEquiforce* pair_;
+  const Graph& graph_;
+};
+
+}  // namespace LAMMPS_NS
+
 PairEquiforce::PairEquiforce(LAMMPS* lmp) : Pair(lmp), committee_(lmp, this) {
   single_enable = 0;
   restartinfo = 0;              // pair_coeff names a file: give it again after read_restart
@@ -54,6 +116,7 @@ PairEquiforce::~PairEquiforce() {
 
 void PairEquiforce::settings(int narg, char** arg) {
   device_ = "cpu";
+  halo_ = Halo::Exchange;
   committee_.clear_thresholds();
   for (int i = 0; i < narg;) {
     const std::string key = arg[i];
@@ -62,11 +125,18 @@ void PairEquiforce::settings(int narg, char** arg) {
       if (device_ != "cpu" && device_ != "cuda")
         error->all(FLERR, "pair_style equiforce: device must be cpu or cuda, not '{}'", device_);
       i += 2;
+    } else if (key == "halo" && i + 1 < narg) {
+      const std::string how = arg[i + 1];
+      if (how != "exchange" && how != "recompute")
+        error->all(FLERR, "pair_style equiforce halo: 'exchange' (node features sent to ghosts between layers, "
+                          "ghost cutoff r_max) or 'recompute' (ghosts out to layers x r_max, recomputed), not '{}'", how);
+      halo_ = how == "exchange" ? Halo::Exchange : Halo::Recompute;
+      i += 2;
     } else if (key == "uncertainty" && i + 1 < narg) {  // uncertainty T ACTION [ACTION]; may repeat
       i = committee_.parse(narg, arg, i);
     } else {
       error->all(FLERR, "Illegal pair_style equiforce argument '{}': expected 'pair_style equiforce [device cpu|cuda] "
-                        "[uncertainty THRESHOLD [stop] [write FILE] ...]'", arg[i]);
+                        "[halo exchange|recompute] [uncertainty THRESHOLD [stop] [write FILE] ...]'", arg[i]);
     }
   }
   if (device_ == "cuda" && !torch::cuda::is_available())
@@ -98,7 +168,12 @@ void PairEquiforce::coeff(int narg, char** arg) {
   const auto lr = meta.all.find("long_range");
   long_range_ = lr != meta.all.end() && lr->second != "none";
   const int members = static_cast<int>(model_->committee_size());
-  comm_reverse = 3 * members;  // each member's forces on ghosts go back to their owners
+  model_has_stages_ = model_->has_stages();
+  int widest = 0;
+  for (const auto& widths : model_->node_widths())
+    for (const auto w : widths) widest = std::max(widest, static_cast<int>(w));
+  comm_forward = widest;                           // node features to ghosts (halo exchange)
+  comm_reverse = std::max(3 * members, widest);    // their gradients back; each member's forces on ghosts
 
   std::string known;
   for (const auto& s : meta.species) known += " " + s;
@@ -116,7 +191,6 @@ void PairEquiforce::coeff(int narg, char** arg) {
   }
   for (int i = 1; i <= ntypes; ++i)
     for (int j = 1; j <= ntypes; ++j) setflag[i][j] = species_of_type_[i] >= 0 && species_of_type_[j] >= 0;
-  graph_builder_.emplace(r_max_, num_layers_, species_of_type_);
   committee_.configure(members, species_of_type_, type_names);
   if (comm->me == 0)
     utils::logmesg(lmp, "equiforce: model {} ({} {}, species{}, r_max {} A, {} layers{}) on {}\n", model_path_,
@@ -143,6 +217,8 @@ void PairEquiforce::init_style() {
                       "use 'units metal' (or 'units real', converted to kcal/mol)", units);
   }
   committee_.start_run(energy_unit_);
+  node_updates_ = edge_updates_ = ideal_node_updates_ = ideal_edge_updates_ = 0;  // finish() logs this run's
+  doubles_packed_ = comm_seconds_ = 0;
   if (long_range_ && comm->nprocs > 1)
     error->all(FLERR, "pair_style equiforce: model {} has long-range electrostatics (learned charges, Ewald "
                       "summation over the whole cell), which this pair style evaluates on one MPI rank only: run "
@@ -151,18 +227,34 @@ void PairEquiforce::init_style() {
   // One rank owns every atom, so every ghost is a periodic image of an owned atom and folds onto it:
   // the ordinary cutoff suffices. With several ranks, ghosts owned elsewhere carry messages, so their
   // features must be right num_layers - 1 hops in: ghosts out to num_layers x r_max, with neighbours.
-  if (comm->nprocs == 1) {
+  // Several ranks with a staged model: each layer updates the owned atoms only, and their ghosts' features
+  // come from their owners before each layer: ghosts out to r_max. Without stages, or with
+  // `halo recompute`, the halo is recomputed: ghosts out to num_layers x r_max, with neighbours.
+  const bool several = comm->nprocs > 1;
+  graph_builder_.emplace(r_max_, exchanging() ? 1 : num_layers_, species_of_type_);
+  if (several && halo_ == Halo::Exchange && !model_has_stages_ && comm->me == 0)
+    utils::logmesg(lmp, "equiforce: model {} has no stages (an AOTInductor package, or exported by an older "
+                        "equiforce), so the halo is recomputed instead of exchanged; for the exchange export it "
+                        "as TorchScript again: equiforce deploy CHECKPOINT -o {}\n", model_path_, model_path_);
+  if (!several) {
     neighbor->add_request(this, NeighConst::REQ_FULL);
     if (comm->me == 0)
       utils::logmesg(lmp, "equiforce: one MPI rank: periodic images fold onto their atoms, ghost cutoff "
                           "stays r_max + skin\n");
+  } else if (exchanging()) {
+    neighbor->add_request(this, NeighConst::REQ_FULL);
+    if (comm->me == 0)
+      utils::logmesg(lmp, "equiforce: {} MPI ranks, halo exchange: node features go to ghosts before each of the "
+                          "{} layers after the first; ghost cutoff r_max + skin = {} A\n", comm->nprocs,
+                     num_layers_ - 1, r_max_ + neighbor->skin);
   } else {
     neighbor->add_request(this, NeighConst::REQ_FULL | NeighConst::REQ_GHOST);
     const double needed = ghost_cutoff_ + neighbor->skin;
     if (comm->cutghostuser < needed) comm->cutghostuser = needed;
     if (comm->me == 0)
-      utils::logmesg(lmp, "equiforce: ghost cutoff set to {} A = {} message-passing layers x r_max {} A + "
-                          "skin {} A\n", comm->cutghostuser, num_layers_, r_max_, neighbor->skin);
+      utils::logmesg(lmp, "equiforce: {} MPI ranks, halo recomputed: ghost cutoff set to {} A = {} message-passing "
+                          "layers x r_max {} A + skin {} A\n", comm->nprocs, comm->cutghostuser, num_layers_, r_max_,
+                     neighbor->skin);
   }
 }
 
@@ -193,16 +285,28 @@ void PairEquiforce::compute(int eflag, int vflag) {
   try {
     built = &build_graph();
     t_model = std::chrono::steady_clock::now();
-    if (built->num_local_nodes > 0) out = call_model(*built);
+    if (exchanging())  // collective from here: every rank checks its input before any rank starts
+      check_input(*built);
+    else if (built->num_local_nodes > 0)
+      out = call_model(*built);
+    count_work(*built);
   } catch (const InputError& err) {
     problem = built ? describe(err, *built) : err.what();
   } catch (const std::exception& err) {
     problem = built ? "evaluating " + model_path_ + " failed: " + err.what() : err.what();
   }
   stop_if_any_rank_failed(problem);
+  if (exchanging()) {
+    try {
+      out = call_model(*built);
+    } catch (const std::exception& err) {  // mid-exchange: the other ranks cannot be told; stop them all
+      error->one(FLERR, "pair_style equiforce: evaluating {} failed: {}", model_path_, err.what());
+    }
+  }
   const Graph& graph = *built;
   const int members = committee_.members();
   if (graph.num_local_nodes == 0) {  // an empty sub-domain, or only NULL-type atoms here
+    pair_seconds_ += seconds_since(t0);
     if (members > 0)                 // the spread is collective: take part with nothing
       committee_.compute_spread(torch::zeros({members}, torch::kFloat64),
                                 torch::zeros({members, 0, 3}, torch::kFloat64), graph.atom_of_node, pvector);
@@ -253,6 +357,12 @@ equiforce::runtime::Outputs PairEquiforce::call_model(const Graph& g) {
   auto view = [](const auto& v, at::IntArrayRef shape, const torch::TensorOptions& o) {
     return torch::from_blob(const_cast<void*>(static_cast<const void*>(v.data())), shape, o);
   };
+  if (exchanging()) {
+    FeatureComm exchange(this, g);
+    return model_->compute_exchanged(view(g.positions, {n, 3}, f64), view(g.species, {n}, i64),
+                                     view(g.edge_src, {e}, i64), view(g.edge_dst, {e}, i64),
+                                     view(g.edge_shift, {e, 3}, f64), g.num_local_nodes, exchange);
+  }
   if (long_range_) {  // one rank: the nodes are the owned atoms; the model sums Coulomb over the cell
     const double* h = domain->h;  // xprd yprd zprd yz xz xy
     const double cell[9] = {h[0], 0, 0, h[5], h[1], 0, h[4], h[3], h[2]};
@@ -264,6 +374,16 @@ equiforce::runtime::Outputs PairEquiforce::call_model(const Graph& g) {
   return model_->compute(view(g.positions, {n, 3}, f64), view(g.species, {n}, i64), view(g.edge_src, {e}, i64),
                          view(g.edge_dst, {e}, i64), view(g.edge_shift, {e, 3}, f64), g.num_local_nodes,
                          g.has_ghost_nodes() ? view(g.layer_sizes, {2, num_layers_}, i64) : torch::Tensor());
+}
+
+void PairEquiforce::check_input(const Graph& g) const {
+  if (g.num_local_nodes == 0) return;
+  const int64_t n = g.num_nodes(), e = g.num_edges();
+  auto view = [](const auto& v, at::IntArrayRef shape, at::ScalarType t) {
+    return torch::from_blob(const_cast<void*>(static_cast<const void*>(v.data())), shape, torch::dtype(t));
+  };
+  equiforce::runtime::check_edges(view(g.positions, {n, 3}, torch::kFloat64), view(g.edge_src, {e}, torch::kInt64),
+                                  view(g.edge_dst, {e}, torch::kInt64), view(g.edge_shift, {e, 3}, torch::kFloat64));
 }
 
 std::string PairEquiforce::describe(const InputError& err, const Graph& g) const {
@@ -308,9 +428,48 @@ void PairEquiforce::stop_if_any_rank_failed(const std::string& problem) {
   error->all(FLERR, "pair_style equiforce: {}{}", message, first == 0 ? "" : fmt::format(" (found on rank {})", first));
 }
 
-// committees: each member's forces on ghosts go back to their owners
-int PairEquiforce::pack_reverse_comm(int n, int first, double* buf) { return committee_.pack_reverse_comm(n, first, buf); }
-void PairEquiforce::unpack_reverse_comm(int n, int* list, double* buf) { committee_.unpack_reverse_comm(n, list, buf); }
+bool PairEquiforce::exchanging() const { return comm->nprocs > 1 && halo_ == Halo::Exchange && model_has_stages_; }
+
+void PairEquiforce::count_work(const Graph& g) {
+  const double layers = num_layers_;
+  const double edges_in = g.has_ghost_nodes() && !exchanging() ? g.layer_sizes[2 * num_layers_ - 1] : g.num_edges();
+  ideal_node_updates_ += layers * g.num_local_nodes;
+  ideal_edge_updates_ += layers * edges_in;
+  if (g.has_ghost_nodes() && !exchanging()) {  // halo recomputed: layer k updates a prefix of the nodes
+    for (int k = 0; k < num_layers_; ++k) node_updates_ += g.layer_sizes[k], edge_updates_ += g.layer_sizes[num_layers_ + k];
+  } else {
+    node_updates_ += layers * g.num_local_nodes;
+    edge_updates_ += layers * g.num_edges();
+  }
+}
+
+// Node features to ghosts (halo exchange): the rows of the atoms in `list`, `width_` numbers each.
+int PairEquiforce::pack_forward_comm(int n, int* list, double* buf, int, int*) {
+  const size_t w = width_;
+  for (int i = 0; i < n; ++i) std::copy(&rows_[w * list[i]], &rows_[w * list[i]] + w, buf + w * i);
+  doubles_packed_ += static_cast<double>(w) * n;
+  return static_cast<int>(w) * n;
+}
+
+void PairEquiforce::unpack_forward_comm(int n, int first, double* buf) {
+  std::copy(buf, buf + static_cast<size_t>(width_) * n, &rows_[static_cast<size_t>(width_) * first]);
+}
+
+// Feature gradients of ghosts back to their owners (halo exchange), or committees' member forces.
+int PairEquiforce::pack_reverse_comm(int n, int first, double* buf) {
+  if (moving_ == Moving::MemberForces) return committee_.pack_reverse_comm(n, first, buf);
+  const size_t w = width_;
+  std::copy(&rows_[w * first], &rows_[w * first] + w * n, buf);
+  doubles_packed_ += static_cast<double>(w) * n;
+  return static_cast<int>(w) * n;
+}
+
+void PairEquiforce::unpack_reverse_comm(int n, int* list, double* buf) {
+  if (moving_ == Moving::MemberForces) return committee_.unpack_reverse_comm(n, list, buf);
+  const size_t w = width_;
+  for (int i = 0; i < n; ++i)
+    for (size_t c = 0; c < w; ++c) rows_[w * list[i] + c] += buf[w * i + c];
+}
 
 void* PairEquiforce::extract_peratom(const char* name, int& ncol) {
   ncol = 0;
@@ -322,11 +481,27 @@ void* PairEquiforce::extract_peratom(const char* name, int& ncol) {
 }
 
 void PairEquiforce::finish() {
-  double local[2] = {model_seconds_, pair_seconds_}, total[2] = {0, 0};
-  MPI_Allreduce(local, total, 2, MPI_DOUBLE, MPI_SUM, world);
+  double local[8] = {model_seconds_, pair_seconds_, node_updates_, edge_updates_, ideal_node_updates_,
+                     ideal_edge_updates_, doubles_packed_, comm_seconds_};
+  double total[8] = {};
+  MPI_Allreduce(local, total, 8, MPI_DOUBLE, MPI_SUM, world);
+  bigint calls = model_calls_, most_calls = 0;
+  MPI_Allreduce(&calls, &most_calls, 1, MPI_LMP_BIGINT, MPI_MAX, world);
   if (comm->me == 0 && model_calls_ > 0 && total[0] > 0)
     utils::logmesg(lmp, "equiforce: {} model calls; pair time {:.6g} s, of which model {:.6g} s: pair-style "
                         "overhead {:.2f}% of the model's time (sums over ranks)\n",
                    model_calls_, total[1], total[0], 100.0 * (total[1] - total[0]) / total[0]);
+  if (comm->me == 0 && most_calls > 0 && total[4] > 0) {
+    const double ghost_cutoff = exchanging() || comm->nprocs == 1 ? r_max_ + neighbor->skin : comm->cutghostuser;
+    const double ideal = total[4] + total[5];
+    utils::logmesg(lmp, "equiforce: halo {} on {} ranks: ghost cutoff {:.6g} A; work factor {:.4f} (node updates "
+                        "{:.4f}, edge updates {:.4f} of the periodic graph's, summed over ranks and layers); node "
+                        "features communicated {:.6g} bytes per step per rank; {:.6g} s in that communication (sum "
+                        "over ranks, {:.2f}% of pair time)\n",
+                   comm->nprocs == 1 ? "folded" : exchanging() ? "exchange" : "recompute", comm->nprocs, ghost_cutoff,
+                   (total[2] + total[3]) / ideal, total[2] / total[4], total[5] > 0 ? total[3] / total[5] : 1.0,
+                   8.0 * total[6] / (static_cast<double>(most_calls) * comm->nprocs), total[7],
+                   total[1] > 0 ? 100.0 * total[7] / total[1] : 0.0);
+  }
   committee_.log_summary();
 }

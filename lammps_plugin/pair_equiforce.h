@@ -38,15 +38,27 @@ class PairEquiforce : public Pair {
   void* extract_peratom(const char* name, int& ncol) override;
   int pack_reverse_comm(int n, int first, double* buf) override;
   void unpack_reverse_comm(int n, int* list, double* buf) override;
+  // Several ranks, halo exchange: node features to ghosts before each layer (forward), their gradients
+  // back to the owners in the backward (reverse).
+  int pack_forward_comm(int n, int* list, double* buf, int pbc_flag, int* pbc) override;
+  void unpack_forward_comm(int n, int first, double* buf) override;
 
  private:
   const equiforce::lammps::Graph& build_graph();
   // The model on the graph's nodes (or, for long-range models, on the owned atoms and the box).
   equiforce::runtime::Outputs call_model(const equiforce::lammps::Graph& graph);
+  // Throws InputError for input no model can evaluate (what the runtime checks before the model runs).
+  void check_input(const equiforce::lammps::Graph& graph) const;
   // An input the model refuses (overlapping atoms, NaN positions), said in atom IDs.
   std::string describe(const equiforce::runtime::InputError& err, const equiforce::lammps::Graph& graph) const;
   // Collective: if any rank's `problem` is not empty, every rank stops with the lowest such rank's message.
   void stop_if_any_rank_failed(const std::string& problem);
+
+  friend class FeatureComm;  // the runtime's FeatureExchange through this style's communication
+  enum class Halo { Exchange, Recompute };
+  // Whether this run exchanges node features between layers (several ranks, a model with stages).
+  bool exchanging() const;
+  void count_work(const equiforce::lammps::Graph& graph);
 
   std::unique_ptr<equiforce::runtime::Model> model_;
   std::string model_path_;
@@ -60,8 +72,20 @@ class PairEquiforce : public Pair {
   std::optional<equiforce::lammps::GraphBuilder> graph_builder_;  // from pair_coeff
   CommitteeUncertainty committee_;
 
+  Halo halo_ = Halo::Exchange;  // pair_style keyword `halo exchange|recompute`
+  bool model_has_stages_ = false;
+  // The feature exchange's per-atom rows ([nlocal + nghost, width]) and what the comm hooks move now.
+  enum class Moving { MemberForces, Features };
+  Moving moving_ = Moving::MemberForces;
+  std::vector<double> rows_;
+  int width_ = 0;
+
   double model_seconds_ = 0, pair_seconds_ = 0;
   bigint model_calls_ = 0;
+  // Counters for the log (finish): node and edge updates done and those of the periodic graph (each
+  // atom and each edge into it, once per layer), doubles packed for the feature exchange, its time.
+  double node_updates_ = 0, edge_updates_ = 0, ideal_node_updates_ = 0, ideal_edge_updates_ = 0;
+  double doubles_packed_ = 0, comm_seconds_ = 0;
 };
 
 }  // namespace LAMMPS_NS

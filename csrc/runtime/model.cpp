@@ -1,8 +1,10 @@
 #include "model.h"
 
 #include <torch/csrc/inductor/aoti_package/model_package_loader.h>
+#include <torch/autograd.h>
 #include <torch/csrc/jit/python/update_graph_executor_opt.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <sstream>
@@ -141,6 +143,7 @@ Model::Model(const std::string& path, const std::string& device) : device_(devic
       module_.eval();
       // self, positions, species, edge_src, edge_dst, edge_shift, num_local[, layer_sizes]
       takes_layer_sizes_ = module_.get_method("forward").function().getSchema().arguments().size() > 7;
+      has_stages_ = module_.find_method("stage_layer").has_value() && !node_widths_.empty();
       return;
     } catch (const c10::Error& e) {
       torchscript_error = e.what_without_backtrace();
@@ -181,6 +184,19 @@ void Model::read_metadata(const std::string& path, std::map<std::string, std::st
   metadata_.ghost_cutoff = std::stod(m["ghost_cutoff"]);
   metadata_.dtype = m["dtype"];
   if (m.count("committee_size")) committee_size_ = std::stoll(m["committee_size"]);
+  node_widths_.clear();
+  if (m.count("node_widths")) {
+    std::istringstream text(m["node_widths"]);
+    std::vector<int64_t> all;
+    for (int64_t w; text >> w;) all.push_back(w);
+    const int64_t members = std::max<int64_t>(committee_size_, 1), layers = metadata_.num_layers;
+    if (static_cast<int64_t>(all.size()) != members * layers)
+      throw std::runtime_error("equiforce: '" + path + "' has inconsistent metadata (node_widths: " +
+                               std::to_string(all.size()) + " numbers for " + std::to_string(members) + " x " +
+                               std::to_string(layers) + " layers); export it again with `equiforce deploy`");
+    for (int64_t k = 0; k < members; ++k)
+      node_widths_.emplace_back(all.begin() + k * layers, all.begin() + (k + 1) * layers);
+  }
 }
 
 double energy_spread(const at::Tensor& member_energies) {
@@ -208,6 +224,108 @@ Outputs Model::compute(const at::Tensor& positions, const at::Tensor& species, c
   if (takes_layer_sizes_ && layer_sizes.defined()) inputs.emplace_back(layer_sizes.to(at::kLong));
   if (committee_size_ > 0) return unpack(module_.get_method("committee")(inputs));
   return unpack(module_.forward(inputs));
+}
+
+// The algorithm (and its Python twin, tested against the whole-model contract): equiforce.deploy.staged.
+Outputs Model::compute_exchanged(const at::Tensor& positions, const at::Tensor& species, const at::Tensor& edge_src,
+                                 const at::Tensor& edge_dst, const at::Tensor& edge_shift, int64_t num_local,
+                                 FeatureExchange& exchange) {
+  if (!has_stages_)
+    throw std::runtime_error("equiforce: this model file has no stages (an AOTInductor package, or exported by an "
+                             "older equiforce); export it again as TorchScript with `equiforce deploy`");
+  const int64_t members = std::max<int64_t>(committee_size_, 1), layers = metadata_.num_layers;
+  const int64_t n = positions.size(0);
+  const auto cpu64 = at::TensorOptions().dtype(at::kDouble);
+  Outputs out;
+  if (num_local == 0) {  // collective: take part in every exchange, with nothing of our own
+    for (int64_t m = 0; m < members; ++m) {
+      for (int64_t k = 0; k + 1 < layers; ++k) {
+        auto x = at::zeros({n, node_widths_[m][k]}, cpu64);
+        exchange.forward(x, m, k);
+      }
+      for (int64_t k = layers - 1; k > 0; --k) {
+        auto g = at::zeros({n, node_widths_[m][k - 1]}, cpu64);
+        exchange.reverse(g, m, k - 1);
+      }
+    }
+    out.atomic_energies = at::zeros({n}, cpu64);
+    out.forces = at::zeros({n, 3}, cpu64);
+    out.virial = at::zeros({3, 3}, cpu64);
+    out.atomic_virials = at::zeros({n, 3, 3}, cpu64);
+    if (committee_size_ > 0) {
+      out.member_energies = at::zeros({members}, cpu64);
+      out.member_forces = at::zeros({members, n, 3}, cpu64);
+    }
+    return out;
+  }
+  PlainExecution plain;  // the input is checked by the host (collectively) with check_edges
+  at::AutoGradMode grad_mode(true);
+  const auto dtype = metadata_.dtype == "float32" ? at::kFloat : at::kDouble;
+  const auto pos = positions.to(device_, dtype);
+  const auto spec = species.to(device_, at::kLong);
+  const auto src = edge_src.to(device_, at::kLong), dst = edge_dst.to(device_, at::kLong);
+  const auto vec = (pos.index_select(0, src) - pos.index_select(0, dst) + edge_shift.to(device_, dtype))
+                       .detach()
+                       .requires_grad_(true);
+  auto edges_stage = module_.get_method("stage_edges"), embedding_stage = module_.get_method("stage_embedding");
+  auto layer_stage = module_.get_method("stage_layer"), readout_stage = module_.get_method("stage_readout");
+  auto forces_stage = module_.get_method("stage_forces");
+  std::vector<at::Tensor> atomic(members), forces(members), virial(members), atomic_virials(members);
+  std::vector<double> member_energies(members);
+  for (int64_t m = 0; m < members; ++m) {
+    const auto edge = edges_stage({m, vec}).toTuple();
+    const auto sh = edge->elements()[0].toTensor(), radial = edge->elements()[1].toTensor();
+    const auto sh_in = sh.detach().requires_grad_(true), radial_in = radial.detach().requires_grad_(true);
+    auto x = embedding_stage({m, spec}).toTensor();
+    std::vector<at::Tensor> inputs(layers), outputs(layers);
+    for (int64_t k = 0; k < layers; ++k) {
+      inputs[k] = x.detach().requires_grad_(k > 0);  // the embedding has no gradient to take
+      outputs[k] = layer_stage({m, k, inputs[k], spec, sh_in, radial_in, src, dst, num_local}).toTensor();
+      if (k + 1 < layers) {
+        auto full = at::zeros({n, outputs[k].size(1)}, cpu64);
+        full.slice(0, 0, num_local).copy_(outputs[k].detach());
+        exchange.forward(full, m, k);
+        x = full.to(device_, dtype);
+      }
+    }
+    const auto last = outputs.back().detach().requires_grad_(true);
+    const auto energies = readout_stage({m, last, spec}).toTensor();
+    auto g = torch::autograd::grad({energies.sum()}, {last})[0];
+    auto g_sh = at::zeros_like(sh), g_radial = at::zeros_like(radial);
+    for (int64_t k = layers - 1; k >= 0; --k) {  // layer by layer, each layer's graph freed after its backward
+      std::vector<at::Tensor> wrt{sh_in, radial_in};
+      if (k > 0) wrt.push_back(inputs[k]);
+      const auto grads = torch::autograd::grad({outputs[k]}, wrt, {g}, /*retain_graph=*/false,
+                                               /*create_graph=*/false, /*allow_unused=*/true);
+      if (grads[0].defined()) g_sh += grads[0];
+      if (grads[1].defined()) g_radial += grads[1];
+      if (k > 0) {
+        auto full = grads[2].defined() ? grads[2].to(at::kCPU, at::kDouble).clone() : at::zeros({n, inputs[k].size(1)}, cpu64);
+        exchange.reverse(full, m, k - 1);
+        g = full.slice(0, 0, num_local).to(device_, dtype);
+      }
+      outputs[k] = at::Tensor();
+      inputs[k] = at::Tensor();
+    }
+    auto g_vec = torch::autograd::grad({sh, radial}, {vec}, {g_sh, g_radial}, false, false, true)[0];
+    if (!g_vec.defined()) g_vec = at::zeros_like(vec);
+    const auto derived = forces_stage({vec.detach(), g_vec, src, dst, n}).toTuple();
+    const auto e64 = energies.detach().to(at::kCPU, at::kDouble);
+    member_energies[m] = e64.sum().item<double>();
+    atomic[m] = at::cat({e64, at::zeros({n - num_local}, cpu64)});
+    forces[m] = derived->elements()[0].toTensor();
+    virial[m] = derived->elements()[1].toTensor();
+    atomic_virials[m] = derived->elements()[2].toTensor();
+  }
+  out.member_energies = at::tensor(member_energies, cpu64);
+  out.energy = out.member_energies.mean().item<double>();
+  out.atomic_energies = at::stack(atomic).mean(0);
+  out.member_forces = at::stack(forces);
+  out.forces = out.member_forces.mean(0);
+  out.virial = at::stack(virial).mean(0);
+  out.atomic_virials = at::stack(atomic_virials).mean(0);
+  if (committee_size_ == 0) out.member_energies = out.member_forces = at::Tensor();
+  return out;
 }
 
 Outputs Model::compute(const at::Tensor& positions, const at::Tensor& species, const at::Tensor& cell,

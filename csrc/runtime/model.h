@@ -75,6 +75,20 @@ struct Outputs {
 double energy_spread(const at::Tensor& member_energies);
 at::Tensor force_spread(const at::Tensor& member_forces);
 
+// What a host with ghost atoms owned by other processes (LAMMPS on several MPI ranks) does between two
+// message-passing layers when it exchanges node features instead of recomputing a halo
+// (Model::compute_exchanged). Tensors are [nodes, width], float64 on the CPU, nodes [0, num_local)
+// owned here and the rest ghosts.
+class FeatureExchange {
+ public:
+  virtual ~FeatureExchange() = default;
+  // Fill the ghost rows of x (layer `layer`'s output of committee member `member`) from their owners.
+  virtual void forward(at::Tensor& x, int64_t member, int64_t layer) = 0;
+  // g: the gradient of the energy with respect to x (local and ghost rows). Add every ghost row to its
+  // owner's row, wherever that is; afterwards the local rows hold the whole gradient.
+  virtual void reverse(at::Tensor& g, int64_t member, int64_t layer) = 0;
+};
+
 class Model {
  public:
   // Throws std::runtime_error with a message that says what to do (missing file, foreign file,
@@ -96,6 +110,22 @@ class Model {
   Outputs compute(const at::Tensor& positions, const at::Tensor& species, const at::Tensor& edge_src,
                   const at::Tensor& edge_dst, const at::Tensor& edge_shift, int64_t num_local,
                   const at::Tensor& layer_sizes = at::Tensor());
+  // The same contract, stage by stage, for hosts whose ghosts are owned elsewhere: every edge's receiver
+  // is local (edge_dst < num_local), ghosts need only be within r_max of a local atom, and `exchange`
+  // fills their features before each layer after the first and sends their gradients back in the
+  // backward (collective across processes: every process calls this each step, with no local atoms
+  // too). Per-atom energies past num_local are zero. Needs has_stages(). It does not check its input: a
+  // process that threw would leave the others waiting in the exchange, so hosts call check_edges first
+  // and agree that every process may go on.
+  Outputs compute_exchanged(const at::Tensor& positions, const at::Tensor& species, const at::Tensor& edge_src,
+                            const at::Tensor& edge_dst, const at::Tensor& edge_shift, int64_t num_local,
+                            FeatureExchange& exchange);
+  // Whether the file has the stages (stage_* methods and node_widths metadata: TorchScript exports
+  // made since they were added; AOTInductor packages and older exports have not).
+  bool has_stages() const { return has_stages_; }
+  // [members][num_layers]: each layer's output width (numbers per node), from the metadata.
+  const std::vector<std::vector<int64_t>>& node_widths() const { return node_widths_; }
+
   // The model's own neighbour list from a cell (rows are lattice vectors) and pbc [3].
   Outputs compute(const at::Tensor& positions, const at::Tensor& species, const at::Tensor& cell,
                   const at::Tensor& pbc);
@@ -107,6 +137,8 @@ class Model {
 
   torch::jit::Module module_;                                  // TorchScript
   bool takes_layer_sizes_ = false;                             // its forward has layer_sizes
+  bool has_stages_ = false;
+  std::vector<std::vector<int64_t>> node_widths_;
   int64_t committee_size_ = 0;
   std::unique_ptr<torch::inductor::AOTIModelPackageLoader> aoti_;  // or AOTInductor
   Metadata metadata_;

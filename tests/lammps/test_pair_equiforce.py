@@ -155,8 +155,14 @@ def test_empty_subdomain(model_file, tmp_path):
     out = run_lmp(tmp_path, script, 2).stdout
     nlocal = [line for line in out.splitlines() if line.startswith("Nlocal:")][0].split()
     assert float(nlocal[5]) == 0, out  # "Nlocal: ave N max M min 0"
-    # 2 layers x r_max 3 A + the default skin (2 A, units metal), set by the pair style and logged
-    assert "equiforce: ghost cutoff set to 8 A = 2 message-passing layers x r_max 3 A + skin 2 A" in out, out
+    # halo exchange (the default): r_max 3 A + the default skin (2 A, units metal), logged
+    assert "halo exchange: node features go to ghosts before each of the 1 layers after the first; ghost " \
+           "cutoff r_max + skin = 5 A" in out, out
+    recompute = script.replace("pair_style equiforce", "pair_style equiforce halo recompute")
+    assert_matches(run_driver(tmp_path, recompute, 4, "recompute"), ref)
+    out = run_lmp(tmp_path, recompute, 2, "recompute").stdout
+    # 2 layers x r_max 3 A + skin 2 A, set by the pair style and logged
+    assert "halo recomputed: ghost cutoff set to 8 A = 2 message-passing layers x r_max 3 A + skin 2 A" in out, out
 
 
 def test_atoms_migrate_between_ranks(model_file, tmp_path):
@@ -296,6 +302,7 @@ BAD = {
     "corrupt model": ("pair_coeff * * {junk} Cu H C O", "cannot load"),
     "too few elements": ("pair_coeff * * {model} Cu H", "for each of the 4 atom types"),
     "bad keyword": ("pair_style equiforce gpu yes", "Illegal pair_style equiforce"),
+    "bad halo": ("pair_style equiforce halo none", "'exchange' (node features sent to ghosts"),
     "no cuda": ("pair_style equiforce device cuda", "no usable CUDA"),
     "units lj": ("units lj", "not supported"),
     "newton off": ("newton off", "requires 'newton on'"),

@@ -25,7 +25,7 @@ import torch
 
 from ..model import EquiForceModel
 from ..model.predict import radius_graph
-from .potential import DeployedPotential, Outputs, layer_lists
+from .potential import DeployedPotential, Outputs, layer_lists, stage_forces
 
 CommitteeOutputs = Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor,
                          torch.Tensor]
@@ -103,6 +103,41 @@ class CommitteePotential(torch.nn.Module):
         member_energies, member_forces = torch.stack(energy), torch.stack(forces)
         return (member_energies.mean(0), torch.stack(atomic).mean(0), member_forces.mean(0),
                 torch.stack(virial).mean(0), torch.stack(atom_virial).mean(0), member_energies, member_forces)
+
+    # The stages of member m (DeployedPotential's, see there).
+    @torch.jit.export
+    def stage_edges(self, member: int, vec: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        for m, potential in enumerate(self.members):
+            if m == member:
+                return potential.stage_edges(0, vec)
+        raise ValueError("stage_edges: no such committee member")
+
+    @torch.jit.export
+    def stage_embedding(self, member: int, species: torch.Tensor) -> torch.Tensor:
+        for m, potential in enumerate(self.members):
+            if m == member:
+                return potential.stage_embedding(0, species)
+        raise ValueError("stage_embedding: no such committee member")
+
+    @torch.jit.export
+    def stage_layer(self, member: int, layer: int, x: torch.Tensor, species: torch.Tensor, sh: torch.Tensor,
+                    radial: torch.Tensor, edge_src: torch.Tensor, edge_dst: torch.Tensor, num_out: int) -> torch.Tensor:
+        for m, potential in enumerate(self.members):
+            if m == member:
+                return potential.stage_layer(0, layer, x, species, sh, radial, edge_src, edge_dst, num_out)
+        raise ValueError("stage_layer: no such committee member")
+
+    @torch.jit.export
+    def stage_readout(self, member: int, x: torch.Tensor, species: torch.Tensor) -> torch.Tensor:
+        for m, potential in enumerate(self.members):
+            if m == member:
+                return potential.stage_readout(0, x, species)
+        raise ValueError("stage_readout: no such committee member")
+
+    @torch.jit.export
+    def stage_forces(self, vec: torch.Tensor, edge_grad: torch.Tensor, edge_src: torch.Tensor, edge_dst: torch.Tensor,
+                     num_nodes: int) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        return stage_forces(vec, edge_grad, edge_src, edge_dst, num_nodes)
 
     @torch.jit.export
     def compute(self, positions: torch.Tensor, species: torch.Tensor, cell: torch.Tensor,

@@ -28,6 +28,7 @@ def metadata_of(model: EquiForceModel) -> dict:
         "r_max": repr(float(model.r_max)),
         "num_layers": str(model.num_layers),
         "ghost_cutoff": repr(float(model.r_max) * model.num_layers),
+        "node_widths": " ".join(str(w) for w in model.node_widths()),  # per layer (committees: per member)
         "dtype": str(model.energy_shift.dtype).replace("torch.", ""),
         "equiforce_version": __version__,
         "torch_version": torch.__version__,
@@ -106,6 +107,7 @@ def _export_committee(members: list, output: Path, format: str) -> Path:
     meta = metadata_of(models[0])
     meta.update(export_format=format, committee_size=str(len(models)),
                 outputs="energy forces virial energy_std force_std",
+                node_widths=" ".join(metadata_of(m)["node_widths"] for m in models),
                 committee_members=" ".join(Path(str(n)).as_posix().replace(" ", "_") for n in names))
     tmp = output.with_name(output.stem + ".partial" + output.suffix)
     _save_scripted(CommitteePotential(models, meta), meta, tmp)

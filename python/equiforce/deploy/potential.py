@@ -24,7 +24,7 @@ from typing import Dict, List, Optional, Tuple
 import torch
 
 from ..model import EquiForceModel
-from ..model.predict import radius_graph
+from ..model.predict import edge_virials_per_atom, radius_graph
 
 FORMAT_VERSION = 2
 Outputs = Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
@@ -44,6 +44,18 @@ def layer_lists(layer_sizes: Optional[torch.Tensor], num_layers: int, num_local:
         raise ValueError("layer_sizes: the last layer must keep every local atom, and no layer more nodes "
                          "or edges than given")
     return nodes, edges
+
+
+def stage_forces(vec: torch.Tensor, edge_grad: torch.Tensor, edge_src: torch.Tensor, edge_dst: torch.Tensor,
+                 num_nodes: int) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Forces on the nodes [N, 3], the virial [3, 3] and per-atom virials [N, 3, 3] from dE/d(edge vector):
+    what :meth:`EquiForceModel.outputs` derives, for hosts that ran the stages themselves."""
+    g = edge_grad.to(vec.dtype)
+    forces = -torch.zeros(num_nodes, 3, dtype=g.dtype, device=g.device).index_add(0, edge_src, g).index_add(
+        0, edge_dst, -g)
+    virial = -(vec.transpose(0, 1) @ g)
+    start = torch.zeros(num_nodes, 9, dtype=g.dtype, device=g.device)
+    return forces, virial, edge_virials_per_atom(vec, g, edge_src, edge_dst, start)
 
 
 class DeployedPotential(torch.nn.Module):
@@ -100,6 +112,43 @@ class DeployedPotential(torch.nn.Module):
                             layer_edges=layer_edges)
         return (out["energy"][0].detach(), out["energies"].detach(), out["forces"].detach(),
                 out["virial"][0].detach(), out["atom_virials"].detach())
+
+    # The stages (DESIGN.md: part of the contract), for hosts that exchange node features between layers
+    # instead of recomputing a halo (LAMMPS on several ranks, csrc/runtime Model::compute_exchanged). Every
+    # method takes the committee member first (0 here); inputs and outputs are in the model's dtype and
+    # differentiable, so the host's autograd runs the backward layer by layer. In order:
+    #   sh, radial = stage_edges(m, vec)                 vec = pos[src] - pos[dst] + shift, [E, 3]
+    #   x = stage_embedding(m, species)                  [N, width]
+    #   x = stage_layer(m, k, x, species, sh, radial, src, dst, n)   -> the first n nodes' features [n, width_k]
+    #       (the host fills the ghost rows of the next layer's input from their owners)
+    #   e = stage_readout(m, x, species)                 per-atom energies of x's rows
+    #   forces, virial, atom_virials = stage_forces(vec, dE/dvec, src, dst, N)
+    # Metadata ``node_widths`` gives each member's layer widths without running the model.
+    @torch.jit.export
+    def stage_edges(self, member: int, vec: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        return self.model.edge_features(vec)
+
+    @torch.jit.export
+    def stage_embedding(self, member: int, species: torch.Tensor) -> torch.Tensor:
+        return self.model.embed(species, self.model.energy_shift.dtype)[0]
+
+    @torch.jit.export
+    def stage_layer(self, member: int, layer: int, x: torch.Tensor, species: torch.Tensor, sh: torch.Tensor,
+                    radial: torch.Tensor, edge_src: torch.Tensor, edge_dst: torch.Tensor, num_out: int) -> torch.Tensor:
+        one_hot = torch.nn.functional.one_hot(species, len(self.species)).to(x.dtype)
+        for k, interaction in enumerate(self.model.layers):
+            if k == layer:
+                return interaction(x, one_hot, sh, radial, edge_src, edge_dst, num_out)
+        raise ValueError("stage_layer: no such layer")
+
+    @torch.jit.export
+    def stage_readout(self, member: int, x: torch.Tensor, species: torch.Tensor) -> torch.Tensor:
+        return self.model.atomic_energies(x, species[:x.shape[0]])
+
+    @torch.jit.export
+    def stage_forces(self, vec: torch.Tensor, edge_grad: torch.Tensor, edge_src: torch.Tensor, edge_dst: torch.Tensor,
+                     num_nodes: int) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        return stage_forces(vec, edge_grad, edge_src, edge_dst, num_nodes)
 
     @torch.jit.export
     def compute(self, positions: torch.Tensor, species: torch.Tensor, cell: torch.Tensor,

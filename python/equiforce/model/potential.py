@@ -8,7 +8,7 @@ sum q_i r_i with learned charges), ``polarizability`` (0e + 2e per atom -> a sym
 ``long_range: ewald`` (a 0e charge per atom, neutral per structure by construction, whose Coulomb
 energy — direct sum or Ewald, :mod:`.electrostatics` — adds to the local energy).
 """
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -264,11 +264,8 @@ class EquiForceModel(torch.nn.Module):
     def node_features(self, vec: torch.Tensor, species: torch.Tensor, edge_src: torch.Tensor, edge_dst: torch.Tensor,
                       layer_nodes: Optional[List[int]] = None, layer_edges: Optional[List[int]] = None) -> torch.Tensor:
         """The last layer's features ``[N_kept, irreps]`` (see ``forward`` for the layer sizes)."""
-        r = torch.linalg.vector_norm(vec, dim=-1)
-        sh = self.sh(vec)
-        radial = self.basis(r) * self.cutoff(r).unsqueeze(-1)
-        one_hot = torch.nn.functional.one_hot(species, len(self.species)).to(vec.dtype)
-        x = self.embedding(with_modality(one_hot, self._modality) if self.modality_embedding else one_hot)
+        sh, radial = self.edge_features(vec)
+        x, one_hot = self.embed(species, vec.dtype)
         if layer_nodes is None or layer_edges is None:
             for layer in self.layers:
                 x = layer(x, one_hot, sh, radial, edge_src, edge_dst)
@@ -279,6 +276,22 @@ class EquiForceModel(torch.nn.Module):
                 n, e = layer_nodes[k], layer_edges[k]
                 x = layer(x, one_hot, sh[:e], radial[:e], edge_src[:e], edge_dst[:e], n)
         return x
+
+    # The stages, one by one (hosts that exchange node features between layers call them through the
+    # deployed model's stage_* methods): edge_features, embed, each of self.layers, atomic_energies.
+    def edge_features(self, vec: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """``(sh [E, irreps_sh], radial [E, num_basis])`` of the edge vectors: all the layers read of them."""
+        r = torch.linalg.vector_norm(vec, dim=-1)
+        return self.sh(vec), self.basis(r) * self.cutoff(r).unsqueeze(-1)
+
+    def embed(self, species: torch.Tensor, dtype: torch.dtype) -> Tuple[torch.Tensor, torch.Tensor]:
+        """``(x [N, irreps of the embedding], one-hot [N, S])``: the first layer's input, from species alone."""
+        one_hot = torch.nn.functional.one_hot(species, len(self.species)).to(dtype)
+        return self.embedding(with_modality(one_hot, self._modality) if self.modality_embedding else one_hot), one_hot
+
+    def node_widths(self) -> List[int]:
+        """The width of each layer's output features (numbers per node): what a host exchanges."""
+        return [int(layer.irreps_out.dim) for layer in self.layers]
 
     def atomic_energies(self, x: torch.Tensor, species: torch.Tensor) -> torch.Tensor:
         """Local per-atom energies [N] (zero for nodes past ``x``'s rows)."""

@@ -1,0 +1,104 @@
+"""The deployed model run stage by stage, with node features exchanged between layers.
+
+This is the algorithm of the C++ runtime's ``Model::compute_exchanged`` (what ``pair_style equiforce``
+runs on several MPI ranks), in Python, so that it can be tested against the whole-model contract on
+one process: :func:`images_as_ghosts` turns a periodic structure into local atoms plus ghost copies
+(as a rank holds them), and the exchange callbacks copy owners' rows into ghosts (forward) and add
+ghosts' gradients into their owners (reverse) — what LAMMPS's forward and reverse communication do
+across ranks.
+
+Each layer updates the local nodes only, from edges into them (ghosts within r_max suffice); its
+inputs are leaves, so the backward runs layer by layer: the gradient of a layer's input features
+arrives on local and ghost rows, the ghost rows go back to their owners, and the owners' total is
+the gradient of the previous layer's output. Per-edge harmonics and radial bases are computed once
+and their gradients summed over the layers before one backward to the edge vectors.
+"""
+from typing import Callable, List, Tuple
+
+import torch
+
+Exchange = Callable[[torch.Tensor, int, int], torch.Tensor]
+
+
+def staged_outputs(module, positions: torch.Tensor, species: torch.Tensor, edge_src: torch.Tensor,
+                   edge_dst: torch.Tensor, edge_shift: torch.Tensor, num_local: int, forward: Exchange,
+                   reverse: Exchange, members: int = 1) -> Tuple[torch.Tensor, ...]:
+    """``(energy, per-atom energies [N], forces [N, 3], virial [3, 3], per-atom virials [N, 3, 3])``
+    (committees: the members' means, then their energies [M] and forces [M, N, 3]), with every edge's
+    receiver local. ``forward(x [N, F], member, layer)`` returns x with its ghost rows ``[num_local, N)``
+    filled from their owners; ``reverse(g [N, F], member, layer)`` returns the local rows ``[num_local]``
+    with the ghost rows' gradients added to their owners'."""
+    dtype = torch.float64 if module.metadata()["dtype"] == "float64" else torch.float32
+    positions = positions.to(dtype)
+    n = positions.shape[0]
+    vec = (positions[edge_src] - positions[edge_dst] + edge_shift.to(dtype)).detach().requires_grad_(True)
+    num_layers = int(module.metadata()["num_layers"])
+    energies: List[torch.Tensor] = []
+    results = []
+    for m in range(members):
+        sh, radial = module.stage_edges(m, vec)
+        sh_in, radial_in = sh.detach().requires_grad_(True), radial.detach().requires_grad_(True)
+        x = module.stage_embedding(m, species)
+        inputs, outputs = [], []
+        for k in range(num_layers):
+            x_in = x.detach().requires_grad_(k > 0)  # the embedding has no gradient to take
+            y = module.stage_layer(m, k, x_in, species, sh_in, radial_in, edge_src, edge_dst, num_local)
+            inputs.append(x_in)
+            outputs.append(y)
+            if k + 1 < num_layers:
+                full = torch.cat([y.detach(), y.new_zeros(n - num_local, y.shape[1])])
+                x = forward(full, m, k)
+        last = outputs[-1].detach().requires_grad_(True)
+        atomic = module.stage_readout(m, last, species)
+        energy = atomic.to(torch.float64).sum()
+        (g,) = torch.autograd.grad([atomic.sum()], [last])
+        g_sh, g_radial = torch.zeros_like(sh), torch.zeros_like(radial)
+        for k in range(num_layers - 1, -1, -1):
+            wrt = [sh_in, radial_in] + ([inputs[k]] if k > 0 else [])
+            grads = torch.autograd.grad([outputs[k]], wrt, [g], allow_unused=True)
+            if grads[0] is not None:
+                g_sh = g_sh + grads[0]
+            if grads[1] is not None:
+                g_radial = g_radial + grads[1]
+            if k > 0:
+                g_x = grads[2] if grads[2] is not None else torch.zeros_like(inputs[k])
+                g = reverse(g_x, m, k - 1)
+        (g_vec,) = torch.autograd.grad([sh, radial], [vec], [g_sh, g_radial], allow_unused=True)
+        if g_vec is None:
+            g_vec = torch.zeros_like(vec)
+        forces, virial, atom_virials = module.stage_forces(vec.detach(), g_vec, edge_src, edge_dst, n)
+        atomic_all = torch.cat([atomic.detach().to(torch.float64), atomic.new_zeros(n - num_local, dtype=torch.float64)])
+        energies.append(energy.detach())
+        results.append((atomic_all, forces, virial, atom_virials))
+    mean = [torch.stack([r[i] for r in results]).mean(0) for i in range(4)]
+    energy = torch.stack(energies)
+    out = (energy.mean(0), mean[0], mean[1], mean[2], mean[3])
+    if members > 1:
+        out = out + (energy, torch.stack([r[1] for r in results]))
+    return out
+
+
+def images_as_ghosts(positions: torch.Tensor, cell: torch.Tensor, pbc: torch.Tensor,
+                     r_max: float) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A periodic structure as one rank would hold it if it owned every atom but did not fold periodic
+    images onto them: ``(positions [N + G, 3], owner [N + G], edge_src, edge_dst)`` with the N atoms
+    first, one ghost node per periodic image that is a neighbour, and edges into the N atoms only
+    (edge shifts zero: the ghosts sit at the images' positions)."""
+    from ..model.predict import radius_graph
+
+    src, dst, shift = radius_graph(positions, cell, pbc, r_max)
+    n = positions.shape[0]
+    imaged = shift.abs().sum(-1) > 0
+    keys = {}
+    owner = list(range(n))
+    ghost_pos = []
+    new_src = src.clone()
+    for e in torch.nonzero(imaged).flatten().tolist():
+        key = (int(src[e]), tuple(round(float(v), 9) for v in shift[e]))
+        if key not in keys:
+            keys[key] = n + len(ghost_pos)
+            ghost_pos.append(positions[src[e]] + shift[e])
+            owner.append(int(src[e]))
+        new_src[e] = keys[key]
+    all_pos = torch.cat([positions] + [p.unsqueeze(0) for p in ghost_pos]) if ghost_pos else positions
+    return all_pos, torch.tensor(owner), new_src, dst
