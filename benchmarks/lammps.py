@@ -49,23 +49,26 @@ def parse(output: str) -> dict:
                         output)
     calls, pair_total, model_total = plugin[-1]
     step_s = float(seconds) / int(steps)
+    ghosts = re.findall(r"^Nghost:\s+([0-9.eE+-]+) ave", output, re.M)
     return dict(atoms=int(atoms), ranks=int(procs), steps=int(steps), seconds_per_step=step_s,
                 atom_steps_per_s=int(atoms) / step_s, pair_seconds_per_step_avg_rank=float(pair[-1][1]) / int(steps),
                 plugin_pair_s_sum_ranks=float(pair_total), plugin_model_s_sum_ranks=float(model_total),
-                plugin_overhead_pct=100 * (float(pair_total) - float(model_total)) / float(model_total))
+                plugin_overhead_pct=100 * (float(pair_total) - float(model_total)) / float(model_total),
+                nghost_ave=float(ghosts[-1]) if ghosts else None)
 
 
-def run_lammps(cells, ranks, steps, threads) -> dict:
+def run_lammps(cells, ranks, steps, threads, model=MODEL, halo="exchange") -> dict:
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), OMP_WAIT_POLICY=os.environ.get("OMP_WAIT_POLICY", "PASSIVE"))
     env.pop("LAMMPS_PLUGIN_PATH", None)
     cmd = [str(BIN / "mpirun"), "-np", str(ranks), str(BIN / "lmp"), "-in", EXAMPLE.name, "-log", "none",
            "-var", "nx", str(cells[0]), "-var", "ny", str(cells[1]), "-var", "nz", str(cells[2]),
-           "-var", "steps", str(steps), "-var", "model", str(MODEL)]
+           "-var", "steps", str(steps), "-var", "model", str(model), "-var", "halo", halo]
     t0 = time.perf_counter()
     out = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=EXAMPLE.parent)
     if out.returncode != 0:
         raise RuntimeError(out.stdout[-3000:] + out.stderr[-3000:])
     result = parse(out.stdout)
+    result["log"] = [line for line in out.stdout.splitlines() if line.startswith("equiforce: halo ")][-1:]
     result["wall_s"] = time.perf_counter() - t0
     return result
 

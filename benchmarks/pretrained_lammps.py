@@ -5,11 +5,11 @@ on 1 and 2 MPI ranks (``--threads`` torch threads per rank, default 1, so 1 -> 2
 cores). Reported per run: seconds per MD step and atom-steps/s from LAMMPS's loop time (after a
 1-step warm-up run), the plugin's model time, and the ghost atoms per rank LAMMPS reports.
 
-With several ranks the pair style recomputes the halo: each rank's ghost shell is layers x r_max =
-25 A deep for SevenNet-0 (5 layers, 5 A), so small cells are mostly halo; issue 18's per-layer
-exchange cuts it to r_max.
+Two ranks run both ways in one invocation: `halo exchange` (the default: ghosts out to r_max + skin =
+7 A, node features exchanged between the 5 layers) and `halo recompute` (ghosts out to layers x
+r_max + skin = 27 A, recomputed).
 
-Reproduce (about 5 minutes on 2 cores):
+Reproduce (about 6 minutes on 2 cores):
     python benchmarks/pretrained_lammps.py --json-out benchmarks/results/pretrained_lammps.json
 """
 import argparse
@@ -32,7 +32,7 @@ from pretrained_md import rutile, tio2_nve_input  # noqa: E402
 BIN = Path(sys.executable).parent
 
 
-def run_lammps(model: Path, repeat, ranks: int, steps: int, threads: int, work: Path) -> dict:
+def run_lammps(model: Path, repeat, ranks: int, steps: int, threads: int, work: Path, halo: str = "exchange") -> dict:
     from ase.io import write
 
     atoms = rutile(repeat)
@@ -40,7 +40,8 @@ def run_lammps(model: Path, repeat, ranks: int, steps: int, threads: int, work: 
     data = work / f"rutile_{'x'.join(map(str, repeat))}.data"
     write(data, atoms, format="lammps-data", specorder=["Ti", "O"], masses=False)
     script = work / "in.rutile"
-    script.write_text(tio2_nve_input(data, model, steps))
+    script.write_text(tio2_nve_input(data, model, steps).replace("pair_style equiforce\n",
+                                                                   f"pair_style equiforce halo {halo}\n"))
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), OMP_WAIT_POLICY=os.environ.get("OMP_WAIT_POLICY", "PASSIVE"))
     env.pop("LAMMPS_PLUGIN_PATH", None)
     cmd = [str(BIN / "mpirun"), "-np", str(ranks), str(BIN / "lmp"), "-in", str(script), "-log", "none"]
@@ -74,11 +75,11 @@ def main():
     runs = []
     for text in args.repeats:
         repeat = tuple(int(v) for v in text.split("x"))
-        for ranks in args.ranks:
-            r = run_lammps(model, repeat, ranks, args.steps, args.threads, work)
-            r.update(repeat=text, ranks=ranks, threads=args.threads)
+        for ranks, halo in [(r, h) for r in args.ranks for h in (("exchange", "recompute") if r > 1 else ("-",))]:
+            r = run_lammps(model, repeat, ranks, args.steps, args.threads, work, "exchange" if halo == "-" else halo)
+            r.update(repeat=text, ranks=ranks, threads=args.threads, halo=halo)
             runs.append(r)
-            log(f"[7net-0 lammps] {r['atoms']:6d} atoms  {ranks} rank(s) x {args.threads} thread(s): "
+            log(f"[7net-0 lammps] {r['atoms']:6d} atoms  {ranks} rank(s) x {args.threads} thread(s) {halo}: "
                 f"{r['seconds_per_step']:.3f} s/step  {r['atom_steps_per_s']:.0f} atom-steps/s  "
                 f"ghosts/rank {r['ghosts_per_rank']}")
     finish_environment(env, t_start)

@@ -3,18 +3,16 @@
 sevenn:7net-0``, runs NVE molecular dynamics of titanium dioxide
 
 - in LAMMPS on 2 MPI ranks (``mpirun -np 2 lmp``, ``pair_style equiforce``, ``pair_coeff * * 7net-0.pt
-  Ti O``): a rutile nanoparticle in vacuum;
-- in OpenMM (the ``EquiForce`` plugin force, CPU platform): a periodic rutile box.
+  Ti O``): a periodic rutile box, each rank updating its own atoms and exchanging node features with
+  the other between the 5 layers (ghosts out to r_max + skin = 7 A only);
+- in OpenMM (the ``EquiForce`` plugin force, CPU platform): the same periodic rutile box.
 
 Prints the energy conservation and ms/step per host (after a warm-up step; OpenMM's energy readings,
 every 5 steps, are not timed) and writes a plot of the total-energy drift.
 
     python examples/pretrained_md.py [--steps 100] [--out runs/demo]
 
-Why a nanoparticle on 2 ranks: with several ranks the pair style still recomputes the halo, so each
-rank's ghost shell is layers x r_max = 25 A deep for this 5-layer model and a small periodic cell is
-almost all halo (issue 18 replaces that with per-layer exchange); one rank folds periodic images, so
-the periodic box runs in OpenMM (one process) here.
+The two hosts start from the same positions, so their first energies agree (printed).
 """
 import argparse
 import os
@@ -38,19 +36,10 @@ def rutile(repeat):
                    cellpar=[4.594, 4.594, 2.959, 90, 90, 90]).repeat(repeat)
 
 
-def nanoparticle(radius: float = 6.0):
-    """Ti and O of a rutile crystal within ``radius`` of a Ti atom, O atoms with no Ti neighbour dropped."""
-    bulk = rutile((5, 5, 8))
-    centre = bulk.positions[bulk.numbers == 22][np.argmin(np.linalg.norm(
-        bulk.positions[bulk.numbers == 22] - bulk.cell.sum(0) / 2, axis=1))]
-    keep = np.linalg.norm(bulk.positions - centre, axis=1) < radius
-    atoms = bulk[keep]
-    ti = atoms.positions[atoms.numbers == 22]
-    bonded = [n for n, a in enumerate(atoms) if a.symbol == "Ti" or
-              np.min(np.linalg.norm(ti - a.position, axis=1)) < 2.2]
-    atoms = atoms[bonded]
-    atoms.pbc = False
-    atoms.center(vacuum=8.0)
+def rutile_box():
+    """72 atoms of rutile (2 x 2 x 3 cells, 9.2 x 9.2 x 8.9 A), slightly rattled: the demo's system."""
+    atoms = rutile((2, 2, 3))
+    atoms.rattle(0.02, seed=1)
     return atoms
 
 
@@ -85,11 +74,11 @@ def energy_stats(times_ps, energies, atoms):
 def run_lammps(model: Path, steps: int, work: Path) -> dict:
     from ase.io import write
 
-    atoms = nanoparticle()
-    data = work / "tio2_particle.data"
+    atoms = rutile_box()
+    data = work / "tio2.data"
     write(data, atoms, format="lammps-data", specorder=["Ti", "O"], masses=False)
-    script = work / "in.tio2_particle"
-    script.write_text(tio2_nve_input(data, model, steps, boundary="s s s"))
+    script = work / "in.tio2"
+    script.write_text(tio2_nve_input(data, model, steps))
     env = dict(os.environ, OMP_NUM_THREADS="1", OMP_WAIT_POLICY="PASSIVE")
     env.pop("LAMMPS_PLUGIN_PATH", None)
     out = subprocess.run([str(BIN / "mpirun"), "-np", "2", str(BIN / "lmp"), "-in", str(script), "-log", "none"],
@@ -101,7 +90,8 @@ def run_lammps(model: Path, steps: int, work: Path) -> dict:
     steps_done = np.array(sorted(by_step))
     etotal = np.array([by_step[k] for k in steps_done])
     loop = re.findall(r"Loop time of ([0-9.eE+-]+) on (\d+) procs for (\d+) steps", out.stdout)[-1]
-    return {"host": "LAMMPS, 2 MPI ranks", "system": f"rutile nanoparticle, {len(atoms)} atoms, vacuum",
+    first_pe = float(re.findall(r"^\s*0\s+[-0-9.eE+]+\s+([-0-9.eE+]+)\s", out.stdout, re.M)[0])
+    return {"host": "LAMMPS, 2 MPI ranks", "system": f"rutile, {len(atoms)} atoms, periodic", "first_pe": first_pe,
             "atoms": len(atoms), "steps": steps, "ms_per_step": 1000 * float(loop[0]) / int(loop[2]),
             "times_ps": steps_done * 1e-3, "energies": etotal,
             **energy_stats(steps_done * 1e-3, etotal, len(atoms))}
@@ -113,8 +103,7 @@ def run_openmm(model: Path, steps: int, every: int = 5) -> dict:
 
     from equiforce.openmm import EquiForce, make_topology
 
-    atoms = rutile((2, 2, 3))
-    atoms.rattle(0.02, seed=1)
+    atoms = rutile_box()
     topology = make_topology(atoms.get_chemical_symbols(), box=atoms.cell.array)
     system = openmm.System()
     system.setDefaultPeriodicBoxVectors(*topology.getPeriodicBoxVectors())
@@ -126,6 +115,8 @@ def run_openmm(model: Path, steps: int, every: int = 5) -> dict:
     simulation = app.Simulation(topology, system, integrator, platform, {"Threads": "2"})
     simulation.context.setPositions(atoms.positions * unit.angstrom)
     simulation.context.setVelocitiesToTemperature(300 * unit.kelvin, 1)
+    first_pe = simulation.context.getState(getEnergy=True).getPotentialEnergy().value_in_unit(
+        unit.kilojoule_per_mole) / 96.48533212331
     times, energies, seconds, done = [], [], 0.0, 0
     while True:  # the energy every `every` steps (reading it costs one more force call, not timed)
         state = simulation.context.getState(getEnergy=True)
@@ -139,7 +130,8 @@ def run_openmm(model: Path, steps: int, every: int = 5) -> dict:
         simulation.step(chunk)
         seconds += time.perf_counter() - t0
         done += chunk
-    return {"host": "OpenMM, CPU platform", "system": f"rutile, {len(atoms)} atoms, periodic", "atoms": len(atoms),
+    return {"host": "OpenMM, CPU platform", "system": f"rutile, {len(atoms)} atoms, periodic", "first_pe": first_pe,
+            "atoms": len(atoms),
             "steps": steps, "ms_per_step": 1000 * seconds / steps, "times_ps": np.array(times),
             "energies": np.array(energies), **energy_stats(np.array(times), energies, len(atoms))}
 
@@ -170,6 +162,7 @@ def main(argv=None) -> int:
     for r in runs:
         print(f"{r['host']:22} {r['system']:38} {r['steps']:6d} {r['drift_mev_per_atom_per_ps']:18.3f} "
               f"{r['fluctuation_mev_per_atom']:16.4f} {r['ms_per_step']:8.1f}")
+    print(f"first potential energy: LAMMPS {runs[0]['first_pe']:.6f} eV, OpenMM {runs[1]['first_pe']:.6f} eV")
     print("plot:", plot(runs, args.out / "pretrained_md.png"))
     return 0
 

@@ -77,6 +77,39 @@ class FeatureComm : public equiforce::runtime::FeatureExchange {
     p.comm_seconds_ += seconds_since(t0);
   }
 
+  // Every rank's rows ordered by atom ID (the same order on every rank, whatever the decomposition).
+  at::Tensor all_gather(const at::Tensor& rows, at::Tensor& mine) override {
+    auto& p = *pair_;
+    const auto t0 = std::chrono::steady_clock::now();
+    const int64_t local = graph_.num_local_nodes, width = rows.size(1);
+    if (rows.size(0) != local || rows.scalar_type() != at::kDouble || !rows.is_contiguous())
+      throw std::logic_error("equiforce: internal: all_gather got rows that are not this rank's atoms");
+    const int nprocs = p.comm->nprocs;
+    int count = static_cast<int>(local);
+    std::vector<int> counts(nprocs), offsets(nprocs + 1, 0);
+    MPI_Allgather(&count, 1, MPI_INT, counts.data(), 1, MPI_INT, p.world);
+    for (int r = 0; r < nprocs; ++r) offsets[r + 1] = offsets[r] + counts[r];
+    const int total = offsets[nprocs];
+    std::vector<int64_t> tags(local), all_tags(total);
+    for (int64_t k = 0; k < local; ++k) tags[k] = static_cast<int64_t>(p.atom->tag[graph_.atom_of_node[k]]);
+    MPI_Allgatherv(tags.data(), count, MPI_INT64_T, all_tags.data(), counts.data(), offsets.data(), MPI_INT64_T,
+                   p.world);
+    std::vector<int> value_counts(nprocs), value_offsets(nprocs);
+    for (int r = 0; r < nprocs; ++r) value_counts[r] = counts[r] * width, value_offsets[r] = offsets[r] * width;
+    auto gathered = at::empty({total, width}, rows.options());
+    MPI_Allgatherv(rows.data_ptr<double>(), count * static_cast<int>(width), MPI_DOUBLE, gathered.data_ptr<double>(),
+                   value_counts.data(), value_offsets.data(), MPI_DOUBLE, p.world);
+    std::vector<int64_t> order(total);  // position in ID order -> gathered row
+    for (int i = 0; i < total; ++i) order[i] = i;
+    std::sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return all_tags[a] < all_tags[b]; });
+    std::vector<int64_t> rank_of(total);
+    for (int i = 0; i < total; ++i) rank_of[order[i]] = i;
+    mine = at::tensor(std::vector<int64_t>(rank_of.begin() + offsets[p.comm->me],
+                                           rank_of.begin() + offsets[p.comm->me] + local), at::kLong);
+    p.comm_seconds_ += seconds_since(t0);
+    return gathered.index_select(0, at::tensor(order, at::kLong));
+  }
+
  private:
   int prepare(const at::Tensor& t) {
     auto& p = *pair_;
@@ -219,11 +252,20 @@ void PairEquiforce::init_style() {
   committee_.start_run(energy_unit_);
   node_updates_ = edge_updates_ = ideal_node_updates_ = ideal_edge_updates_ = 0;  // finish() logs this run's
   doubles_packed_ = comm_seconds_ = 0;
-  if (long_range_ && comm->nprocs > 1)
-    error->all(FLERR, "pair_style equiforce: model {} has long-range electrostatics (learned charges, Ewald "
-                      "summation over the whole cell), which this pair style evaluates on one MPI rank only: run "
-                      "it with one rank (threads: OMP_NUM_THREADS), or use a model without long_range",
-               model_path_);
+  run_calls_ = 0;
+  if (long_range_) {
+    const int periodic = domain->xperiodic + domain->yperiodic + domain->zperiodic;
+    if (periodic != 0 && periodic != 3)
+      error->all(FLERR, "pair_style equiforce: model {} has long-range electrostatics, which need a box periodic "
+                        "in all three directions (Ewald) or in none (a direct sum), not a slab or wire: use "
+                        "'boundary p p p' (with vacuum) or 'boundary f f f'", model_path_);
+    if (comm->nprocs > 1 && !exchanging())
+      error->all(FLERR, "pair_style equiforce: model {} has long-range electrostatics, which on several MPI ranks "
+                        "need the halo exchange and a model with stages: {}", model_path_,
+                 halo_ == Halo::Recompute ? "leave out 'halo recompute'"
+                                          : "export it again as TorchScript (equiforce deploy CHECKPOINT -o " +
+                                                model_path_ + "), or run it on one rank");
+  }
   // One rank owns every atom, so every ghost is a periodic image of an owned atom and folds onto it:
   // the ordinary cutoff suffices. With several ranks, ghosts owned elsewhere carry messages, so their
   // features must be right num_layers - 1 hops in: ghosts out to num_layers x r_max, with neighbours.
@@ -290,6 +332,7 @@ void PairEquiforce::compute(int eflag, int vflag) {
     else if (built->num_local_nodes > 0)
       out = call_model(*built);
     count_work(*built);
+    ++run_calls_;
   } catch (const InputError& err) {
     problem = built ? describe(err, *built) : err.what();
   } catch (const std::exception& err) {
@@ -357,20 +400,20 @@ equiforce::runtime::Outputs PairEquiforce::call_model(const Graph& g) {
   auto view = [](const auto& v, at::IntArrayRef shape, const torch::TensorOptions& o) {
     return torch::from_blob(const_cast<void*>(static_cast<const void*>(v.data())), shape, o);
   };
-  if (exchanging()) {
+  const double* h = domain->h;  // xprd yprd zprd yz xz xy
+  const double rows[9] = {h[0], 0, 0, h[5], h[1], 0, h[4], h[3], h[2]};
+  const auto cell = torch::from_blob(const_cast<double*>(rows), {3, 3}, f64).clone();
+  const auto pbc = torch::tensor({domain->xperiodic != 0, domain->yperiodic != 0, domain->zperiodic != 0},
+                                 torch::kBool);
+  if (exchanging()) {  // layer by layer (long-range models: the Coulomb term from every rank's atoms)
     FeatureComm exchange(this, g);
     return model_->compute_exchanged(view(g.positions, {n, 3}, f64), view(g.species, {n}, i64),
                                      view(g.edge_src, {e}, i64), view(g.edge_dst, {e}, i64),
-                                     view(g.edge_shift, {e, 3}, f64), g.num_local_nodes, exchange);
+                                     view(g.edge_shift, {e, 3}, f64), g.num_local_nodes, exchange,
+                                     long_range_ ? cell : torch::Tensor(), long_range_ ? pbc : torch::Tensor());
   }
-  if (long_range_) {  // one rank: the nodes are the owned atoms; the model sums Coulomb over the cell
-    const double* h = domain->h;  // xprd yprd zprd yz xz xy
-    const double cell[9] = {h[0], 0, 0, h[5], h[1], 0, h[4], h[3], h[2]};
-    const auto pbc = torch::tensor({domain->xperiodic != 0, domain->yperiodic != 0, domain->zperiodic != 0},
-                                   torch::kBool);
-    return model_->compute(view(g.positions, {n, 3}, f64), view(g.species, {n}, i64),
-                           torch::from_blob(const_cast<double*>(cell), {3, 3}, f64).clone(), pbc);
-  }
+  if (long_range_)  // one rank: the nodes are the owned atoms; the model sums Coulomb over the cell
+    return model_->compute(view(g.positions, {n, 3}, f64), view(g.species, {n}, i64), cell, pbc);
   return model_->compute(view(g.positions, {n, 3}, f64), view(g.species, {n}, i64), view(g.edge_src, {e}, i64),
                          view(g.edge_dst, {e}, i64), view(g.edge_shift, {e, 3}, f64), g.num_local_nodes,
                          g.has_ghost_nodes() ? view(g.layer_sizes, {2, num_layers_}, i64) : torch::Tensor());
@@ -428,7 +471,9 @@ void PairEquiforce::stop_if_any_rank_failed(const std::string& problem) {
   error->all(FLERR, "pair_style equiforce: {}{}", message, first == 0 ? "" : fmt::format(" (found on rank {})", first));
 }
 
-bool PairEquiforce::exchanging() const { return comm->nprocs > 1 && halo_ == Halo::Exchange && model_has_stages_; }
+bool PairEquiforce::exchanging() const {
+  return comm->nprocs > 1 && halo_ == Halo::Exchange && model_has_stages_;
+}
 
 void PairEquiforce::count_work(const Graph& g) {
   const double layers = num_layers_;
@@ -485,7 +530,7 @@ void PairEquiforce::finish() {
                      ideal_edge_updates_, doubles_packed_, comm_seconds_};
   double total[8] = {};
   MPI_Allreduce(local, total, 8, MPI_DOUBLE, MPI_SUM, world);
-  bigint calls = model_calls_, most_calls = 0;
+  bigint calls = run_calls_, most_calls = 0;  // every rank calls compute once per step
   MPI_Allreduce(&calls, &most_calls, 1, MPI_LMP_BIGINT, MPI_MAX, world);
   if (comm->me == 0 && model_calls_ > 0 && total[0] > 0)
     utils::logmesg(lmp, "equiforce: {} model calls; pair time {:.6g} s, of which model {:.6g} s: pair-style "

@@ -86,6 +86,7 @@ class PairEquiforce : public Pair {
   // atom and each edge into it, once per layer), doubles packed for the feature exchange, its time.
   double node_updates_ = 0, edge_updates_ = 0, ideal_node_updates_ = 0, ideal_edge_updates_ = 0;
   double doubles_packed_ = 0, comm_seconds_ = 0;
+  bigint run_calls_ = 0;  // compute() calls this run (each rank: one per step)
 };
 
 }  // namespace LAMMPS_NS

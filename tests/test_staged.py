@@ -104,3 +104,43 @@ def test_metadata_node_widths(tmp_path):
     model = _model(3, "float64", num_layers=2, layer_irreps=["5x0e", "3x0e+2x1o", "4x0e"])
     _, meta = load(export(model, tmp_path / "model.pt"))
     assert meta["node_widths"] == "9 4"
+
+
+@pytest.mark.parametrize("periodic", [True, False], ids=["ewald", "open"])
+def test_long_range_stages(tmp_path, periodic):
+    """Learned charges + Coulomb: the staged path with the whole structure gathered gives the contract's
+    numbers (charges, their coupling to the geometry through the model's backward, the Ewald virial)."""
+    model = _model(5, "float64", num_layers=3, long_range="ewald", ewald_cutoff=5.0, ewald_accuracy=1e-8)
+    with torch.no_grad():
+        model.charge_readout.weight.mul_(30.0)  # charges of a few tenths of e
+    module, meta = load(export(model, tmp_path / "lr.pt"))
+    positions, cell, pbc, species = _structure(torch.float64)
+    pbc = pbc if periodic else torch.zeros(3, dtype=torch.bool)
+    expected = module.compute(positions, species, cell, pbc)
+    n = positions.shape[0]
+    if periodic:
+        pos, owner, src, dst = images_as_ghosts(positions, cell, pbc, float(meta["r_max"]))
+    else:
+        from equiforce.model.predict import radius_graph
+
+        src, dst, _ = radius_graph(positions, cell, pbc, float(meta["r_max"]))
+        pos, owner = positions, torch.arange(n)
+    forward, reverse = _exchanges(owner, n)
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(0))  # another process's order
+
+    def all_gather(rows):
+        gathered = torch.empty_like(rows)
+        gathered[order] = rows
+        return gathered, order
+
+    got = staged_outputs(module, pos, species[owner], src, dst, torch.zeros(src.shape[0], 3, dtype=pos.dtype), n,
+                         forward, reverse, all_gather=all_gather, cell=cell, pbc=pbc)
+    fold = lambda t: t[:n].index_add(0, owner[n:], t[n:])  # noqa: E731
+    tol = dict(rtol=1e-10, atol=1e-10)
+    assert abs(float(got[0]) - float(expected[0])) <= 1e-10 * max(1.0, abs(float(expected[0])))
+    torch.testing.assert_close(got[1][:n], expected[1], **tol)
+    torch.testing.assert_close(fold(got[2]), expected[2], **tol)
+    torch.testing.assert_close(got[3], expected[3], **tol)
+    torch.testing.assert_close(fold(got[4]), expected[4], **tol)
+    charges = module.properties(positions, species, cell, pbc)["charges"]
+    assert charges.abs().max() > 0.1  # the Coulomb part matters

@@ -227,21 +227,33 @@ Outputs Model::compute(const at::Tensor& positions, const at::Tensor& species, c
 }
 
 // The algorithm (and its Python twin, tested against the whole-model contract): equiforce.deploy.staged.
+bool Model::long_range() const {
+  const auto it = metadata_.all.find("long_range");
+  return it != metadata_.all.end() && it->second != "none";
+}
+
 Outputs Model::compute_exchanged(const at::Tensor& positions, const at::Tensor& species, const at::Tensor& edge_src,
                                  const at::Tensor& edge_dst, const at::Tensor& edge_shift, int64_t num_local,
-                                 FeatureExchange& exchange) {
+                                 FeatureExchange& exchange, const at::Tensor& cell, const at::Tensor& pbc) {
   if (!has_stages_)
     throw std::runtime_error("equiforce: this model file has no stages (an AOTInductor package, or exported by an "
                              "older equiforce); export it again as TorchScript with `equiforce deploy`");
   const int64_t members = std::max<int64_t>(committee_size_, 1), layers = metadata_.num_layers;
   const int64_t n = positions.size(0);
   const auto cpu64 = at::TensorOptions().dtype(at::kDouble);
+  const bool coulomb = long_range();
+  if (coulomb && (!cell.defined() || !pbc.defined()))
+    throw std::runtime_error("equiforce: a long-range model needs the cell and pbc (internal)");
   Outputs out;
   if (num_local == 0) {  // collective: take part in every exchange, with nothing of our own
     for (int64_t m = 0; m < members; ++m) {
       for (int64_t k = 0; k + 1 < layers; ++k) {
         auto x = at::zeros({n, node_widths_[m][k]}, cpu64);
         exchange.forward(x, m, k);
+      }
+      if (coulomb) {
+        at::Tensor mine;
+        exchange.all_gather(at::zeros({0, 4}, cpu64), mine);
       }
       for (int64_t k = layers - 1; k > 0; --k) {
         auto g = at::zeros({n, node_widths_[m][k - 1]}, cpu64);
@@ -290,7 +302,30 @@ Outputs Model::compute_exchanged(const at::Tensor& positions, const at::Tensor& 
     }
     const auto last = outputs.back().detach().requires_grad_(true);
     const auto energies = readout_stage({m, last, spec}).toTensor();
-    auto g = torch::autograd::grad({energies.sum()}, {last})[0];
+    at::Tensor g, coulomb_energies, coulomb_forces, coulomb_virial;
+    double total_atoms = 0;
+    bool holds_first = false;
+    if (coulomb) {  // the whole structure's Coulomb term from every process's positions and raw charges
+      const auto raw = module_.get_method("stage_charges")({m, last}).toTensor();
+      const auto rows = at::cat({pos.slice(0, 0, num_local).detach().to(at::kCPU, at::kDouble),
+                                 raw.detach().to(at::kCPU, at::kDouble).unsqueeze(1)}, 1).contiguous();
+      at::Tensor mine;
+      const auto all = exchange.all_gather(rows, mine);
+      total_atoms = static_cast<double>(all.size(0));
+      const auto result = module_.get_method("stage_coulomb")({all.slice(1, 0, 3).to(device_, dtype).contiguous(),
+                                                                all.select(1, 3).to(device_, dtype).contiguous(),
+                                                                cell.to(device_, dtype), pbc.to(device_, at::kBool)})
+                              .toTuple();
+      holds_first = (mine == 0).any().item<bool>();
+      mine = mine.to(device_, at::kLong);
+      coulomb_energies = result->elements()[0].toTensor().index_select(0, mine).to(at::kCPU, at::kDouble);
+      coulomb_forces = result->elements()[1].toTensor().index_select(0, mine);
+      coulomb_virial = result->elements()[2].toTensor();
+      const auto g_raw = result->elements()[3].toTensor().index_select(0, mine).to(raw.dtype());
+      g = torch::autograd::grad({energies, raw}, {last}, {at::ones_like(energies), g_raw})[0];
+    } else {
+      g = torch::autograd::grad({energies.sum()}, {last})[0];
+    }
     auto g_sh = at::zeros_like(sh), g_radial = at::zeros_like(radial);
     for (int64_t k = layers - 1; k >= 0; --k) {  // layer by layer, each layer's graph freed after its backward
       std::vector<at::Tensor> wrt{sh_in, radial_in};
@@ -310,12 +345,21 @@ Outputs Model::compute_exchanged(const at::Tensor& positions, const at::Tensor& 
     auto g_vec = torch::autograd::grad({sh, radial}, {vec}, {g_sh, g_radial}, false, false, true)[0];
     if (!g_vec.defined()) g_vec = at::zeros_like(vec);
     const auto derived = forces_stage({vec.detach(), g_vec, src, dst, n}).toTuple();
-    const auto e64 = energies.detach().to(at::kCPU, at::kDouble);
-    member_energies[m] = e64.sum().item<double>();
-    atomic[m] = at::cat({e64, at::zeros({n - num_local}, cpu64)});
+    auto e64 = energies.detach().to(at::kCPU, at::kDouble);
     forces[m] = derived->elements()[0].toTensor();
     virial[m] = derived->elements()[1].toTensor();
     atomic_virials[m] = derived->elements()[2].toTensor();
+    if (coulomb) {  // this process's atoms' shares; the virial once, and per atom spread over all atoms
+      e64 = e64 + coulomb_energies;
+      forces[m] = forces[m].clone();
+      forces[m].slice(0, 0, num_local).add_(coulomb_forces.to(forces[m].dtype()));
+      if (holds_first)  // the Coulomb virial once: on the process holding the first gathered row
+        virial[m] = virial[m] + coulomb_virial.to(virial[m].dtype());
+      atomic_virials[m] = atomic_virials[m].clone();
+      atomic_virials[m].slice(0, 0, num_local).add_((coulomb_virial / total_atoms).to(atomic_virials[m].dtype()));
+    }
+    member_energies[m] = e64.sum().item<double>();
+    atomic[m] = at::cat({e64, at::zeros({n - num_local}, cpu64)});
   }
   out.member_energies = at::tensor(member_energies, cpu64);
   out.energy = out.member_energies.mean().item<double>();

@@ -87,6 +87,9 @@ class FeatureExchange {
   // g: the gradient of the energy with respect to x (local and ghost rows). Add every ghost row to its
   // owner's row, wherever that is; afterwards the local rows hold the whole gradient.
   virtual void reverse(at::Tensor& g, int64_t member, int64_t layer) = 0;
+  // Long-range models: every process's rows (this one's: `rows` [num_local, C]) in one array, in an order
+  // all processes share; `mine` receives (int64) where this process's rows are in it.
+  virtual at::Tensor all_gather(const at::Tensor& rows, at::Tensor& mine) = 0;
 };
 
 class Model {
@@ -117,9 +120,14 @@ class Model {
   // too). Per-atom energies past num_local are zero. Needs has_stages(). It does not check its input: a
   // process that threw would leave the others waiting in the exchange, so hosts call check_edges first
   // and agree that every process may go on.
+  // Long-range models (learned charges + Coulomb) also need the cell (rows are lattice vectors) and pbc
+  // [3]: every process gathers all atoms' positions and raw charges and evaluates the whole structure's
+  // Coulomb term, keeping its own atoms' shares (equiforce.deploy.staged says how).
   Outputs compute_exchanged(const at::Tensor& positions, const at::Tensor& species, const at::Tensor& edge_src,
                             const at::Tensor& edge_dst, const at::Tensor& edge_shift, int64_t num_local,
-                            FeatureExchange& exchange);
+                            FeatureExchange& exchange, const at::Tensor& cell = at::Tensor(),
+                            const at::Tensor& pbc = at::Tensor());
+  bool long_range() const;
   // Whether the file has the stages (stage_* methods and node_widths metadata: TorchScript exports
   // made since they were added; AOTInductor packages and older exports have not).
   bool has_stages() const { return has_stages_; }

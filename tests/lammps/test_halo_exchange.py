@@ -180,3 +180,13 @@ def test_model_without_stages_recomputes_the_halo(models, tmp_path):
     out = run_lmp(tmp_path, script, 2).stdout
     assert "has no stages" in out and "the halo is recomputed instead of exchanged" in out, out
     assert _log_counters(out)["mode"] == "recompute"
+
+
+def test_comm_style_tiled(models, tmp_path):
+    """`comm_style tiled` with recursive-bisection balancing: the exchange goes through LAMMPS's tiled
+    communication just the same."""
+    atoms = orthogonal_crystal(3)
+    write_data(tmp_path / "data", atoms, ELEMENTS)
+    script = input_script(tmp_path / "data", models["4 layers"], ELEMENTS, pre="comm_style tiled",
+                          extra="balance 1.0 rcb")
+    assert_matches(run_driver(tmp_path, script, 4, "tiled"), reference(models["4 layers"], atoms))

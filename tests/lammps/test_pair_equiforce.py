@@ -383,13 +383,35 @@ def test_long_range_model_on_one_rank(case, long_range_file, tmp_path):
     assert_matches(result, ref)
 
 
-def test_long_range_model_refuses_several_ranks(long_range_file, tmp_path):
+@pytest.mark.parametrize("case", ["ethanol", "orthogonal", "triclinic"])
+def test_long_range_model_on_several_ranks(case, long_range_file, tmp_path):
+    """Learned charges on 2, 4 and 8 ranks: the local part by the halo exchange, the whole structure's
+    Coulomb term (Ewald, or the direct sum for f f f) from every rank's positions and charges: the
+    same numbers as the ASE calculator and as one rank; empty sub-domains (ethanol) included."""
+    atoms = CASES[case]()
+    elements = ["Cu", "H", "C", "O"]
+    write_data(tmp_path / "data", atoms, elements)
+    script = input_script(tmp_path / "data", long_range_file, elements, periodic=atoms.pbc.all())
+    ref = reference(long_range_file, atoms)
+    one = run_driver(tmp_path, script, 1, "one")
+    for ranks in (2, 4) if case == "triclinic" else (2, 4, 8):
+        many = run_driver(tmp_path, script, ranks, f"np{ranks}")
+        assert_matches(many, ref)
+        for key in ("pe", "f", "pe_atom", "stress_atom", "pxx", "pxy", "pyz"):
+            scale = max(1.0, np.abs(one[key]).max())
+            np.testing.assert_allclose(many[key], one[key], rtol=0, atol=1e-10 * scale, err_msg=key)
+
+
+def test_long_range_model_refusals_on_several_ranks(long_range_file, tmp_path):
     atoms = orthogonal_crystal()
     elements = ["Cu", "H", "C", "O"]
     write_data(tmp_path / "data", atoms, elements)
-    result = run_lmp(tmp_path, input_script(tmp_path / "data", long_range_file, elements), 2, check=False)
-    assert result.returncode > 0 and "ERROR" in result.stdout, result.stdout[-2000:]
-    assert "one MPI rank only" in result.stdout, result.stdout[-2000:]
+    script = input_script(tmp_path / "data", long_range_file, elements)
+    result = run_lmp(tmp_path, script.replace("pair_style equiforce\n", "pair_style equiforce halo recompute\n"), 2,
+                     check=False)
+    assert result.returncode > 0 and "leave out 'halo recompute'" in result.stdout, result.stdout[-2000:]
+    result = run_lmp(tmp_path, script.replace("boundary p p p", "boundary p p s"), 2, "slab", check=False)
+    assert result.returncode > 0 and "not a slab or wire" in result.stdout, result.stdout[-2000:]
 
 
 @pytest.mark.parametrize("ranks", [1, 2])

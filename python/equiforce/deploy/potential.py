@@ -150,6 +150,36 @@ class DeployedPotential(torch.nn.Module):
                      num_nodes: int) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         return stage_forces(vec, edge_grad, edge_src, edge_dst, num_nodes)
 
+    # Long-range models (learned charges + Coulomb): the last layer's features also give each atom a raw
+    # charge, and the whole structure's Coulomb term comes from every atom's position and raw charge
+    # (hosts gather them from all processes):
+    #   raw = stage_charges(m, x)                                  [n], differentiable
+    #   energies, forces, virial, dE/draw = stage_coulomb(positions [N, 3], raw [N], cell, pbc)
+    # energies are each atom's 0.5 q_i phi_i (q: raw shifted so that they sum to total_charge), forces and
+    # the virial are -dE/dr and -dE/dstrain at fixed raw charges; dE/draw goes into the model's backward.
+    @torch.jit.export
+    def stage_charges(self, member: int, x: torch.Tensor) -> torch.Tensor:
+        return self.model.raw_charges(x)
+
+    @torch.jit.export
+    def stage_coulomb(self, positions: torch.Tensor, raw: torch.Tensor, cell: torch.Tensor,
+                      pbc: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        model = self.model
+        dtype = model.energy_shift.dtype
+        pos = positions.to(dtype).detach().requires_grad_(True)
+        raw_in = raw.to(dtype).detach().requires_grad_(True)
+        strain = torch.zeros(3, 3, dtype=dtype, device=pos.device).requires_grad_(True)
+        q = model.charges(raw_in.unsqueeze(-1), torch.zeros(pos.shape[0], dtype=torch.long, device=pos.device), 1,
+                          raw_charges=True)
+        box = cell.to(pos.device, dtype)
+        phi = model.coulomb(pos + pos @ strain, q, box + box @ strain, pbc.to(torch.bool))
+        energies = 0.5 * q * phi
+        grads = torch.autograd.grad([energies.sum()], [pos, strain, raw_in], allow_unused=True)
+        g_pos, g_strain, g_raw = grads[0], grads[1], grads[2]
+        forces = torch.zeros_like(pos) if g_pos is None else -g_pos
+        virial = torch.zeros_like(strain) if g_strain is None else -g_strain
+        return energies.detach(), forces, virial, torch.zeros_like(raw_in) if g_raw is None else g_raw
+
     @torch.jit.export
     def compute(self, positions: torch.Tensor, species: torch.Tensor, cell: torch.Tensor,
                 pbc: torch.Tensor) -> Outputs:

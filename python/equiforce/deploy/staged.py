@@ -13,7 +13,7 @@ arrives on local and ghost rows, the ghost rows go back to their owners, and the
 the gradient of the previous layer's output. Per-edge harmonics and radial bases are computed once
 and their gradients summed over the layers before one backward to the edge vectors.
 """
-from typing import Callable, List, Tuple
+from typing import Callable, List, Optional, Tuple
 
 import torch
 
@@ -22,17 +22,26 @@ Exchange = Callable[[torch.Tensor, int, int], torch.Tensor]
 
 def staged_outputs(module, positions: torch.Tensor, species: torch.Tensor, edge_src: torch.Tensor,
                    edge_dst: torch.Tensor, edge_shift: torch.Tensor, num_local: int, forward: Exchange,
-                   reverse: Exchange, members: int = 1) -> Tuple[torch.Tensor, ...]:
+                   reverse: Exchange, members: int = 1, all_gather=None, cell: Optional[torch.Tensor] = None,
+                   pbc: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, ...]:
     """``(energy, per-atom energies [N], forces [N, 3], virial [3, 3], per-atom virials [N, 3, 3])``
     (committees: the members' means, then their energies [M] and forces [M, N, 3]), with every edge's
     receiver local. ``forward(x [N, F], member, layer)`` returns x with its ghost rows ``[num_local, N)``
     filled from their owners; ``reverse(g [N, F], member, layer)`` returns the local rows ``[num_local]``
-    with the ghost rows' gradients added to their owners'."""
+    with the ghost rows' gradients added to their owners'.
+
+    Long-range models also need ``all_gather(rows [num_local, 4]) -> (rows of every process [N_total, 4]
+    in one order, the positions of this process's rows in it)`` — each local atom's position and raw
+    charge — and the structure's ``cell`` and ``pbc``: every process evaluates the whole structure's
+    Coulomb term and keeps its atoms' shares, forces and dE/d(raw charge), which joins the gradient of
+    the last layer's features; the long-range virial is counted by the process holding the first row,
+    and per atom it is spread over all atoms."""
     dtype = torch.float64 if module.metadata()["dtype"] == "float64" else torch.float32
     positions = positions.to(dtype)
     n = positions.shape[0]
     vec = (positions[edge_src] - positions[edge_dst] + edge_shift.to(dtype)).detach().requires_grad_(True)
     num_layers = int(module.metadata()["num_layers"])
+    long_range = module.metadata().get("long_range", "none") != "none"
     energies: List[torch.Tensor] = []
     results = []
     for m in range(members):
@@ -50,8 +59,20 @@ def staged_outputs(module, positions: torch.Tensor, species: torch.Tensor, edge_
                 x = forward(full, m, k)
         last = outputs[-1].detach().requires_grad_(True)
         atomic = module.stage_readout(m, last, species)
+        coulomb = None
+        if long_range:
+            raw = module.stage_charges(m, last)
+            rows = torch.cat([positions[:num_local].detach().to(torch.float64),
+                              raw.detach().to(torch.float64).unsqueeze(1)], 1)
+            everything, mine = all_gather(rows)
+            e_c, f_c, w_c, g_raw = module.stage_coulomb(everything[:, :3], everything[:, 3], cell, pbc)
+            first = bool((mine == 0).any())  # the process holding the first atom counts the Coulomb virial
+            coulomb = (e_c[mine].to(torch.float64), f_c[mine], w_c if first else torch.zeros_like(w_c),
+                       w_c / everything.shape[0])
+            (g,) = torch.autograd.grad([atomic, raw], [last], [torch.ones_like(atomic), g_raw[mine].to(raw.dtype)])
+        else:
+            (g,) = torch.autograd.grad([atomic.sum()], [last])
         energy = atomic.to(torch.float64).sum()
-        (g,) = torch.autograd.grad([atomic.sum()], [last])
         g_sh, g_radial = torch.zeros_like(sh), torch.zeros_like(radial)
         for k in range(num_layers - 1, -1, -1):
             wrt = [sh_in, radial_in] + ([inputs[k]] if k > 0 else [])
@@ -68,6 +89,13 @@ def staged_outputs(module, positions: torch.Tensor, species: torch.Tensor, edge_
             g_vec = torch.zeros_like(vec)
         forces, virial, atom_virials = module.stage_forces(vec.detach(), g_vec, edge_src, edge_dst, n)
         atomic_all = torch.cat([atomic.detach().to(torch.float64), atomic.new_zeros(n - num_local, dtype=torch.float64)])
+        if coulomb is not None:
+            atomic_all[:num_local] += coulomb[0]
+            energy = energy + coulomb[0].sum()
+            forces = forces.index_add(0, torch.arange(num_local), coulomb[1].to(forces.dtype))
+            virial = virial + coulomb[2].to(virial.dtype)
+            atom_virials = atom_virials.clone()
+            atom_virials[:num_local] += coulomb[3].to(atom_virials.dtype)
         energies.append(energy.detach())
         results.append((atomic_all, forces, virial, atom_virials))
     mean = [torch.stack([r[i] for r in results]).mean(0) for i in range(4)]

@@ -305,15 +305,22 @@ class EquiForceModel(torch.nn.Module):
             energy = torch.cat([energy, energy.new_zeros(species.shape[0] - kept)])
         return energy
 
-    def charges(self, x: torch.Tensor, atom_graph: torch.Tensor, num_graphs: int) -> torch.Tensor:
+    def charges(self, x: torch.Tensor, atom_graph: torch.Tensor, num_graphs: int,
+                raw_charges: bool = False) -> torch.Tensor:
         """Per-atom charges (e), shifted equally within each structure so that each sums to
-        ``total_charge``."""
+        ``total_charge`` (``raw_charges``: x is already the charge readout's output, [N, 1])."""
         if hasattr(self, "charge_readout"):
-            raw = self.charge_readout(x).squeeze(-1)
+            raw = x.squeeze(-1) if raw_charges else self.charge_readout(x).squeeze(-1)
             total = torch.zeros(num_graphs, dtype=raw.dtype, device=raw.device).index_add(0, atom_graph, raw)
             count = torch.zeros(num_graphs, dtype=raw.dtype, device=raw.device).index_add(
                 0, atom_graph, torch.ones_like(raw))
             return raw - ((total - self.total_charge) / count)[atom_graph]
+        raise RuntimeError("this model has no charges (long_range: none)")
+
+    def raw_charges(self, x: torch.Tensor) -> torch.Tensor:
+        """The charge readout [N] before the shift that makes a structure's charges sum to total_charge."""
+        if hasattr(self, "charge_readout"):
+            return self.charge_readout(x).squeeze(-1)
         raise RuntimeError("this model has no charges (long_range: none)")
 
     def atomic_dipoles(self, x: torch.Tensor) -> torch.Tensor:
