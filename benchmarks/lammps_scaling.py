@@ -15,13 +15,14 @@ and atom density rho:
 - **halo exchange** (the default): every layer updates the owned atoms from edges into them: work
   factor 1 exactly. Ghosts reach r_max + skin (LAMMPS's brick: (a + 2 r_c)(b + 2 r_c)(c + 2 r_c) - abc
   atoms' worth), and each step sends every ghost's node features once per layer after the first
-  (forward) and their gradients back (reverse): 8 bytes x width x ghosts x 2 (L - 1) per rank.
+  (forward) and their gradients back (reverse): 8 bytes x ghosts x 2 x (sum of the widths of the first
+  L - 1 layers' outputs) per rank.
 
 The model is checked against the pair style's own counters (its end-of-run log line: work factor,
 bytes per step and rank; LAMMPS's Nghost) in small real runs (`--check`, Cu on 2, 4 and 8 ranks, both
 paths), then evaluated for 1M and 100M Cu atoms on 8 to 4,096 ranks with the 4-layer Cu model's
-width (r_max 4.5 A) and with NequIP's default (r_max 5 A, 4 layers, 32 features, l_max 2, both
-parities: 576 numbers per node).
+widths (r_max 4.5 A; 64 numbers per node after the first layer, 128 after the others) and with
+NequIP's default (r_max 5 A, 4 layers, 32 features, l_max 2, both parities: 288, then 576).
 
 Reproduce (about 2 minutes on 2 cores; the plot goes beside the JSON):
     python benchmarks/lammps_scaling.py --check --json-out benchmarks/results/lammps_scaling.json
@@ -91,7 +92,8 @@ def brick_ghosts(a, b, c, cutoff):
     return (a + 2 * cutoff) * (b + 2 * cutoff) * (c + 2 * cutoff) - a * b * c
 
 
-def predict(box, ranks: int, layers: int, r_max: float, width: int, density: float = CU_DENSITY) -> dict:
+def predict(box, ranks: int, layers: int, r_max: float, widths, density: float = CU_DENSITY) -> dict:
+    """``widths``: each layer's output width (numbers per node); the first L - 1 are exchanged."""
     px, py, pz = processor_grid(ranks, box)
     a, b, c = box[0] / px, box[1] / py, box[2] / pz
     owned = a * b * c
@@ -103,7 +105,7 @@ def predict(box, ranks: int, layers: int, r_max: float, width: int, density: flo
     return dict(ranks=ranks, grid=[px, py, pz], subdomain_A=[a, b, c], atoms_per_rank=density * owned,
                 work_factor_recompute=recompute, work_factor_exchange=1.0,
                 ghosts_per_rank_exchange=ghosts_exchange, ghosts_per_rank_recompute=ghosts_recompute,
-                feature_bytes_per_step_per_rank=8.0 * width * ghosts_exchange * 2 * (layers - 1))
+                feature_bytes_per_step_per_rank=8.0 * sum(widths[:layers - 1]) * ghosts_exchange * 2)
 
 
 def cubic_box(atoms: float, density: float = CU_DENSITY):
@@ -123,7 +125,7 @@ def check_runs(layers: int, cells, ranks_list, threads: int) -> list:
         from equiforce.deploy import load
 
         _, meta = load(model)
-        width = int(meta["node_widths"].split()[0])
+        widths = [int(w) for w in meta["node_widths"].split()]
         r_max = float(meta["r_max"])
         box = tuple(3.61 * c for c in cells)
         for ranks in ranks_list:
@@ -133,7 +135,7 @@ def check_runs(layers: int, cells, ranks_list, threads: int) -> list:
                 measured = dict(work_factor=float(re.search(r"work factor ([\d.]+)", line).group(1)),
                                 bytes=float(re.search(r"communicated ([\d.e+-]+) bytes", line).group(1)),
                                 nghost=r.get("nghost_ave"))
-                p = predict(box, ranks, layers, r_max, width)
+                p = predict(box, ranks, layers, r_max, widths)
                 model_work = p["work_factor_exchange" if halo == "exchange" else "work_factor_recompute"]
                 model_ghosts = p["ghosts_per_rank_exchange" if halo == "exchange" else "ghosts_per_rank_recompute"]
                 row = dict(ranks=ranks, halo=halo, atoms=4 * cells[0] * cells[1] * cells[2], grid=p["grid"],
@@ -184,8 +186,8 @@ def main():
     if args.check:
         result["check"] = check_runs(4, tuple(int(c) for c in args.check_cells.split("x")), args.check_ranks,
                                      args.threads)
-    models = {"Cu 4 layers r_max 4.5 (128 per node)": (4, 4.5, 128),
-              "NequIP default r_max 5 4 layers (576 per node)": (4, 5.0, 576)}
+    models = {"Cu 4 layers r_max 4.5 (64-128 per node)": (4, 4.5, [64, 128, 128, 128]),
+              "NequIP default r_max 5 4 layers (288-576 per node)": (4, 5.0, [288, 576, 576, 576])}
     table = {}
     for atoms in (1e6, 1e8):
         for name, (layers, r_max, width) in models.items():

@@ -410,7 +410,10 @@ def test_long_range_model_refusals_on_several_ranks(long_range_file, tmp_path):
     result = run_lmp(tmp_path, script.replace("pair_style equiforce\n", "pair_style equiforce halo recompute\n"), 2,
                      check=False)
     assert result.returncode > 0 and "leave out 'halo recompute'" in result.stdout, result.stdout[-2000:]
-    result = run_lmp(tmp_path, script.replace("boundary p p p", "boundary p p s"), 2, "slab", check=False)
+    atoms.wrap()  # a shrink-wrapped direction takes only atoms inside the box
+    write_data(tmp_path / "wrapped", atoms, elements)
+    slab = input_script(tmp_path / "wrapped", long_range_file, elements).replace("boundary p p p", "boundary p p s")
+    result = run_lmp(tmp_path, slab, 2, "slab", check=False)
     assert result.returncode > 0 and "not a slab or wire" in result.stdout, result.stdout[-2000:]
 
 
