@@ -89,7 +89,8 @@ def main():
                     row["repeats"].setdefault(name, []).append(r)
                     log(f"{size} ({n} atoms) {name} [{repeat + 1}/{args.repeats}]: {r['seconds_per_step'] * 1e3:.0f} "
                         f"ms/step, work factor {r['work_factor']:.3f}, ghost cutoff {r['ghost_cutoff_A']:.1f} A, "
-                        f"{r['bytes_per_step_per_rank'] / 1e6:.2f} MB/step/rank, comm {r['comm_pct_of_pair']:.2f}% of pair")
+                        f"{r['bytes_per_step_per_rank'] / 1e6:.2f} MB/step/rank, "
+                        f"comm {r['comm_pct_of_pair']:.2f}% of pair")
             for name, _, _ in configs:  # the run with the median time stands for the config
                 runs = sorted(row["repeats"][name], key=lambda r: r["seconds_per_step"])
                 row["runs"][name] = runs[len(runs) // 2]

@@ -250,6 +250,10 @@ void PairEquiforce::init_style() {
                       "use 'units metal' (or 'units real', converted to kcal/mol)", units);
   }
   committee_.start_run(energy_unit_);
+  if (force->pair != this) {  // a hybrid sub-style: Comm sizes its buffers from the hybrid's counts, taken
+    force->pair->comm_forward = std::max(force->pair->comm_forward, comm_forward);  // before pair_coeff
+    force->pair->comm_reverse = std::max(force->pair->comm_reverse, comm_reverse);
+  }
   node_updates_ = edge_updates_ = ideal_node_updates_ = ideal_edge_updates_ = 0;  // finish() logs this run's
   doubles_packed_ = comm_seconds_ = 0;
   run_calls_ = 0;

@@ -88,7 +88,8 @@ def staged_outputs(module, positions: torch.Tensor, species: torch.Tensor, edge_
         if g_vec is None:
             g_vec = torch.zeros_like(vec)
         forces, virial, atom_virials = module.stage_forces(vec.detach(), g_vec, edge_src, edge_dst, n)
-        atomic_all = torch.cat([atomic.detach().to(torch.float64), atomic.new_zeros(n - num_local, dtype=torch.float64)])
+        atomic_all = torch.cat([atomic.detach().to(torch.float64),
+                                atomic.new_zeros(n - num_local, dtype=torch.float64)])
         if coulomb is not None:
             atomic_all[:num_local] += coulomb[0]
             energy = energy + coulomb[0].sum()
