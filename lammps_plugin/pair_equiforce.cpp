@@ -162,7 +162,8 @@ void PairEquiforce::settings(int narg, char** arg) {
       const std::string how = arg[i + 1];
       if (how != "exchange" && how != "recompute")
         error->all(FLERR, "pair_style equiforce halo: 'exchange' (node features sent to ghosts between layers, "
-                          "ghost cutoff r_max) or 'recompute' (ghosts out to layers x r_max, recomputed), not '{}'", how);
+                          "ghost cutoff r_max) or 'recompute' (ghosts out to layers x r_max, recomputed), not '{}'",
+                   how);
       halo_ = how == "exchange" ? Halo::Exchange : Halo::Recompute;
       i += 2;
     } else if (key == "uncertainty" && i + 1 < narg) {  // uncertainty T ACTION [ACTION]; may repeat
@@ -485,7 +486,10 @@ void PairEquiforce::count_work(const Graph& g) {
   ideal_node_updates_ += layers * g.num_local_nodes;
   ideal_edge_updates_ += layers * edges_in;
   if (g.has_ghost_nodes() && !exchanging()) {  // halo recomputed: layer k updates a prefix of the nodes
-    for (int k = 0; k < num_layers_; ++k) node_updates_ += g.layer_sizes[k], edge_updates_ += g.layer_sizes[num_layers_ + k];
+    for (int k = 0; k < num_layers_; ++k) {
+      node_updates_ += g.layer_sizes[k];
+      edge_updates_ += g.layer_sizes[num_layers_ + k];
+    }
   } else {
     node_updates_ += layers * g.num_local_nodes;
     edge_updates_ += layers * g.num_edges();

@@ -226,12 +226,12 @@ Outputs Model::compute(const at::Tensor& positions, const at::Tensor& species, c
   return unpack(module_.forward(inputs));
 }
 
-// The algorithm (and its Python twin, tested against the whole-model contract): equiforce.deploy.staged.
 bool Model::long_range() const {
   const auto it = metadata_.all.find("long_range");
   return it != metadata_.all.end() && it->second != "none";
 }
 
+// The algorithm (and its Python twin, tested against the whole-model contract): equiforce.deploy.staged.
 Outputs Model::compute_exchanged(const at::Tensor& positions, const at::Tensor& species, const at::Tensor& edge_src,
                                  const at::Tensor& edge_dst, const at::Tensor& edge_shift, int64_t num_local,
                                  FeatureExchange& exchange, const at::Tensor& cell, const at::Tensor& pbc) {
@@ -335,7 +335,8 @@ Outputs Model::compute_exchanged(const at::Tensor& positions, const at::Tensor& 
       if (grads[0].defined()) g_sh += grads[0];
       if (grads[1].defined()) g_radial += grads[1];
       if (k > 0) {
-        auto full = grads[2].defined() ? grads[2].to(at::kCPU, at::kDouble).clone() : at::zeros({n, inputs[k].size(1)}, cpu64);
+        auto full = grads[2].defined() ? grads[2].to(at::kCPU, at::kDouble).clone()
+                                       : at::zeros({n, inputs[k].size(1)}, cpu64);
         exchange.reverse(full, m, k - 1);
         g = full.slice(0, 0, num_local).to(device_, dtype);
       }

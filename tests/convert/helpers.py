@@ -4,10 +4,13 @@ import numpy as np
 import pytest
 
 
-def assert_equals_reference(calc, structures: dict, ref: dict, dtype: str, energy_ulps: int = 8,
+def assert_equals_reference(calc, structures: dict, ref: dict, dtype: str, energy_ulps: int = 16,
                             force_rtol: float = 0.0) -> None:
     """float32: ``energy_ulps`` float32 ulps of the total energy, 1e-5 eV/A on per-atom energies and forces
-    (plus ``force_rtol`` relative), 1e-6 eV/A^3 on stress; float64: 1e-10 relative on all of them."""
+    (plus ``force_rtol`` relative), 1e-6 eV/A^3 on stress; float64: 1e-10 relative on all of them.
+
+    16 ulps, not fewer: sevenn's own float32 total energy of one structure (32 Cu atoms) came out 12 ulps
+    apart between two of its runs (a fresh environment's first run, 2026-12-03), while ours stayed put."""
     for n, (name, atoms) in enumerate(structures.items()):
         atoms.calc = calc
         energy, energies, forces = atoms.get_potential_energy(), atoms.get_potential_energies(), atoms.get_forces()
