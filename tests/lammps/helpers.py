@@ -72,6 +72,24 @@ thermo_modify format float %24.16g
 """
 
 
+def cu_block_script(model, temperature: float, timestep: float, thermo: int, velocity_options: str = "") -> str:
+    """LAMMPS input head: a 3 x 3 x 3 fcc Cu block (108 atoms) with pair_style equiforce and velocities
+    at ``temperature``; the caller adds the thermo style, fixes and run."""
+    return f"""units metal
+atom_style atomic
+lattice fcc 3.61
+region box block 0 3 0 3 0 3
+create_box 1 box
+create_atoms 1 box
+mass 1 63.546
+pair_style equiforce
+pair_coeff * * {model} Cu
+velocity all create {temperature} 42 mom yes rot yes{velocity_options}
+timestep {timestep}
+thermo {thermo}
+"""
+
+
 def run_driver(tmp_path: Path, script: str, ranks: int = 1, name: str = "run") -> dict:
     """The Python-module driver on ``ranks`` MPI ranks; returns its arrays."""
     (tmp_path / f"{name}.in").write_text(script)

@@ -14,7 +14,7 @@ from ase.build import bulk
 from equiforce.deploy import export
 from equiforce.model import EquiForceModel
 
-from .helpers import input_script, needs_plugin, run_driver, run_lmp, thermo_table, write_data
+from .helpers import cu_block_script, input_script, needs_plugin, run_driver, run_lmp, thermo_table, write_data
 from .test_pair_equiforce import _to_lammps_form, assert_matches, orthogonal_crystal, reference
 
 pytestmark = needs_plugin
@@ -139,23 +139,8 @@ def test_one_rank_folds_images(models, tmp_path):
 def test_nve_on_four_ranks(models, tmp_path):
     """NVE of a hot Cu crystal with the 4-layer model: 4 ranks follow 1 rank's trajectory and conserve
     the energy."""
-    setup = f"""units metal
-atom_style atomic
-lattice fcc 3.61
-region box block 0 3 0 3 0 3
-create_box 1 box
-create_atoms 1 box
-mass 1 63.546
-pair_style equiforce
-pair_coeff * * {models['4 layers']} Cu
-velocity all create 300 42 mom yes rot yes loop geom
-timestep 0.0005
-thermo 25
-thermo_style custom step pe ke etotal
-thermo_modify format float %24.16g
-fix nve all nve
-run 100
-"""
+    setup = cu_block_script(models["4 layers"], 300, 0.0005, 25, " loop geom") + (
+        "thermo_style custom step pe ke etotal\nthermo_modify format float %24.16g\nfix nve all nve\nrun 100\n")
     one = np.array(thermo_table(run_lmp(tmp_path, setup, 1, "one").stdout))
     four = np.array(thermo_table(run_lmp(tmp_path, setup, 4, "four").stdout))
     assert len(four) == 5 and np.ptp(four[:, 2]) > 0.01  # it moves

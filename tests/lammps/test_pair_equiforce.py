@@ -10,7 +10,7 @@ from ase.build import bulk, molecule
 from equiforce.deploy import export, load
 from equiforce.hosts.ase import EquiForceCalculator
 
-from .helpers import input_script, needs_plugin, run_driver, run_lmp, thermo_table, write_data
+from .helpers import cu_block_script, input_script, needs_plugin, run_driver, run_lmp, thermo_table, write_data
 
 pytestmark = needs_plugin
 NKTV2P = 1.6021765e6  # units metal: eV/A^3 -> bar
@@ -275,19 +275,7 @@ def test_nve_energy_conservation_and_npt(tmp_path):
     from pathlib import Path
 
     cu = Path(__file__).resolve().parents[2] / "examples" / "models" / "cu.pt"
-    setup = f"""units metal
-atom_style atomic
-lattice fcc 3.61
-region box block 0 3 0 3 0 3
-create_box 1 box
-create_atoms 1 box
-mass 1 63.546
-pair_style equiforce
-pair_coeff * * {cu} Cu
-velocity all create 600 42 mom yes rot yes
-timestep 0.002
-thermo 20
-"""
+    setup = cu_block_script(cu, 600, 0.002, 20)
     nve = setup + "thermo_style custom step pe ke etotal\nfix nve all nve\nrun 200\n"
     for ranks in (1, 2):
         rows = np.array(thermo_table(run_lmp(tmp_path, nve, ranks, f"nve{ranks}").stdout))
