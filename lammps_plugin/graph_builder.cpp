@@ -7,14 +7,17 @@
 
 namespace equiforce::lammps {
 
-GraphBuilder::GraphBuilder(double r_max, int num_layers, std::vector<int> species_of_type)
-    : r_max_(r_max), num_layers_(num_layers), species_of_type_(std::move(species_of_type)) {}
+GraphBuilder::GraphBuilder(double r_max, int num_layers, std::vector<int> species_of_type, double pair_cutoff)
+    : r_max_(r_max), pair_cutoff_(pair_cutoff), num_layers_(num_layers), species_of_type_(std::move(species_of_type)) {
+  if (pair_cutoff_ > 0 && num_layers_ != 1)
+    throw std::logic_error("equiforce graph: a pair cutoff needs a graph of one hop (internal)");
+}
 
-bool GraphBuilder::within(const AtomArrays& atoms, int i, int j) const {
+bool GraphBuilder::within(const AtomArrays& atoms, int i, int j, double cutoff) const {
   const double* xi = atoms.x + 3 * static_cast<size_t>(i);
   const double* xj = atoms.x + 3 * static_cast<size_t>(j);
   const double dx = xj[0] - xi[0], dy = xj[1] - xi[1], dz = xj[2] - xi[2];
-  return dx * dx + dy * dy + dz * dz < r_max_ * r_max_;
+  return dx * dx + dy * dy + dz * dz < cutoff * cutoff;
 }
 
 // Breadth-first from the owned atoms through edges, to ghosts owned elsewhere. Images of owned atoms
@@ -25,13 +28,15 @@ void GraphBuilder::find_hops(const AtomArrays& atoms) {
   std::vector<int> frontier, next;
   for (int i = 0; i < atoms.nlocal; ++i)
     if (species(atoms, i) >= 0) hops_[i] = 0, frontier.push_back(i);
+  const double reach = std::max(r_max_, pair_cutoff_);  // pair_cutoff: one hop only
   for (int hop = 1; hop <= num_layers_ && !frontier.empty(); ++hop) {
     next.clear();
     for (int i : frontier) {
       const int* row = atoms.neighbors[i];
       for (int jj = 0; jj < atoms.num_neighbors[i]; ++jj) {
         const int j = row[jj] & atoms.index_mask;
-        if (owner_[j] >= 0 || hops_[j] != kUnreached || species(atoms, j) < 0 || !within(atoms, i, j)) continue;
+        if (owner_[j] >= 0 || hops_[j] != kUnreached || species(atoms, j) < 0 || !within(atoms, i, j, reach))
+          continue;
         hops_[j] = hop;
         next.push_back(j);
       }
@@ -82,18 +87,8 @@ const Graph& GraphBuilder::build(const AtomArrays& atoms) {
     const int* row = atoms.neighbors[i];
     for (int jj = 0; jj < atoms.num_neighbors[i]; ++jj) {
       const int j = row[jj] & atoms.index_mask;
-      if (species(atoms, j) < 0 || !within(atoms, i, j)) continue;
-      const int owner = owner_[j];
-      const int source = owner >= 0 ? node_of_[owner] : node_of_[j];
-      if (source < 0)
-        throw std::logic_error("equiforce graph: neighbour " + std::to_string(j) + " of atom " + std::to_string(i) +
-                               " is not a graph node (internal: the neighbour list does not reach far enough)");
-      g.edge_src.push_back(source);
-      g.edge_dst.push_back(static_cast<int64_t>(k));
-      for (int d = 0; d < 3; ++d)
-        g.edge_shift.push_back(owner >= 0 ? atoms.x[3 * static_cast<size_t>(j) + d] -
-                                                atoms.x[3 * static_cast<size_t>(owner) + d]
-                                          : 0.0);
+      if (species(atoms, j) < 0 || !within(atoms, i, j, r_max_)) continue;
+      link(atoms, i, j, static_cast<int64_t>(k), g.edge_src, g.edge_dst, g.edge_shift);
     }
     for (int hop = hops_[i]; hop <= num_layers_; ++hop) edges_upto_[hop] = g.num_edges();
   }
@@ -103,7 +98,41 @@ const Graph& GraphBuilder::build(const AtomArrays& atoms) {
     g.layer_sizes[k] = nodes_upto_[num_layers_ - 1 - k];
     g.layer_sizes[num_layers_ + k] = edges_upto_[num_layers_ - 1 - k];
   }
+  list_pairs(atoms);
   return g;
+}
+
+// Atom j (a neighbour of atom i, node k) -> node k: an image of an owned atom points at its owner, with the
+// image's offset as the shift.
+void GraphBuilder::link(const AtomArrays& atoms, int i, int j, int64_t k, std::vector<int64_t>& src,
+                        std::vector<int64_t>& dst, std::vector<double>& shift) const {
+  const int owner = owner_[j];
+  const int source = owner >= 0 ? node_of_[owner] : node_of_[j];
+  if (source < 0)
+    throw std::logic_error("equiforce graph: neighbour " + std::to_string(j) + " of atom " + std::to_string(i) +
+                           " is not a graph node (internal: the neighbour list does not reach far enough)");
+  src.push_back(source);
+  dst.push_back(k);
+  for (int d = 0; d < 3; ++d)
+    shift.push_back(owner >= 0 ? atoms.x[3 * static_cast<size_t>(j) + d] - atoms.x[3 * static_cast<size_t>(owner) + d]
+                               : 0.0);
+}
+
+void GraphBuilder::list_pairs(const AtomArrays& atoms) {
+  Graph& g = graph_;
+  g.pair_src.clear();
+  g.pair_dst.clear();
+  g.pair_shift.clear();
+  if (pair_cutoff_ <= 0) return;
+  for (int64_t k = 0; k < g.num_local_nodes; ++k) {
+    const int i = g.atom_of_node[k];
+    const int* row = atoms.neighbors[i];
+    for (int jj = 0; jj < atoms.num_neighbors[i]; ++jj) {
+      const int j = row[jj] & atoms.index_mask;
+      if (species(atoms, j) < 0 || !within(atoms, i, j, pair_cutoff_)) continue;
+      link(atoms, i, j, k, g.pair_src, g.pair_dst, g.pair_shift);
+    }
+  }
 }
 
 }  // namespace equiforce::lammps

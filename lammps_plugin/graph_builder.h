@@ -37,6 +37,10 @@ struct Graph {
   std::vector<double> edge_shift;            // [edges, 3] x[image] - x[owner] of a folded sender, else 0
   std::vector<int64_t> layer_sizes;          // [2, num_layers]: nodes, edges layer k updates / reads
   int64_t num_local_nodes = 0;               // the owned atoms: nodes [0, num_local_nodes)
+  // With a pair cutoff (long-range models on several ranks): every pair within it into an owned atom, in
+  // the same numbering and convention as the edges (the real-space part of the Ewald sum)
+  std::vector<int64_t> pair_src, pair_dst;   // [pairs]
+  std::vector<double> pair_shift;            // [pairs, 3]
 
   int64_t num_nodes() const { return static_cast<int64_t>(atom_of_node.size()); }
   int64_t num_edges() const { return static_cast<int64_t>(edge_src.size()); }
@@ -47,7 +51,9 @@ class GraphBuilder {
  public:
   // Edges join atoms closer than r_max. species_of_type[t] is the model's species of atom type t, or -1
   // for types this style leaves to others (they are neither nodes nor neighbours).
-  GraphBuilder(double r_max, int num_layers, std::vector<int> species_of_type);
+  // pair_cutoff > 0 (one hop only): ghosts within it of an owned atom are nodes too, and the graph lists
+  // the pairs within it (Graph::pair_src ...).
+  GraphBuilder(double r_max, int num_layers, std::vector<int> species_of_type, double pair_cutoff = 0);
 
   // Which owned atom each atom is (an image of), by atom ID (LAMMPS's tag; any integer type):
   // owner(i) = i for owned atoms, the owned atom with the same ID for images of it, else -1.
@@ -68,9 +74,12 @@ class GraphBuilder {
  private:
   void find_hops(const AtomArrays& atoms);
   int species(const AtomArrays& atoms, int i) const { return species_of_type_[atoms.type[i]]; }
-  bool within(const AtomArrays& atoms, int i, int j) const;
+  bool within(const AtomArrays& atoms, int i, int j, double cutoff) const;
+  void list_pairs(const AtomArrays& atoms);
+  void link(const AtomArrays& atoms, int i, int j, int64_t k, std::vector<int64_t>& src, std::vector<int64_t>& dst,
+            std::vector<double>& shift) const;
 
-  double r_max_;
+  double r_max_, pair_cutoff_;
   int num_layers_;
   std::vector<int> species_of_type_;
   std::vector<int> owner_, hops_, node_of_;

@@ -77,6 +77,18 @@ class FeatureComm : public equiforce::runtime::FeatureExchange {
     p.comm_seconds_ += seconds_since(t0);
   }
 
+  void all_reduce(at::Tensor& values) override {
+    auto& p = *pair_;
+    const auto t0 = std::chrono::steady_clock::now();
+    if (values.scalar_type() != at::kDouble || !values.device().is_cpu() || !values.is_contiguous())
+      throw std::logic_error("equiforce: internal: all_reduce got values it cannot sum");
+    auto sums = at::empty_like(values);
+    MPI_Allreduce(values.data_ptr<double>(), sums.data_ptr<double>(), static_cast<int>(values.numel()), MPI_DOUBLE,
+                  MPI_SUM, p.world);
+    values = sums;
+    p.comm_seconds_ += seconds_since(t0);
+  }
+
   // Every rank's rows ordered by atom ID (the same order on every rank, whatever the decomposition).
   at::Tensor all_gather(const at::Tensor& rows, at::Tensor& mine) override {
     auto& p = *pair_;
@@ -201,6 +213,7 @@ void PairEquiforce::coeff(int narg, char** arg) {
   ghost_cutoff_ = meta.ghost_cutoff > 0 ? meta.ghost_cutoff : num_layers_ * r_max_;
   const auto lr = meta.all.find("long_range");
   long_range_ = lr != meta.all.end() && lr->second != "none";
+  ewald_cutoff_ = model_->ewald_cutoff();
   const int members = static_cast<int>(model_->committee_size());
   model_has_stages_ = model_->has_stages();
   int widest = 0;
@@ -278,7 +291,8 @@ void PairEquiforce::init_style() {
   // come from their owners before each layer: ghosts out to r_max. Without stages, or with
   // `halo recompute`, the halo is recomputed: ghosts out to num_layers x r_max, with neighbours.
   const bool several = comm->nprocs > 1;
-  graph_builder_.emplace(r_max_, exchanging() ? 1 : num_layers_, species_of_type_);
+  graph_builder_.emplace(r_max_, exchanging() ? 1 : num_layers_, species_of_type_,
+                         splitting_ewald() ? ewald_cutoff_ : 0.0);
   if (several && halo_ == Halo::Exchange && !model_has_stages_ && comm->me == 0)
     utils::logmesg(lmp, "equiforce: model {} has no stages (an AOTInductor package, or exported by an older "
                         "equiforce), so the halo is recomputed instead of exchanged; for the exchange export it "
@@ -294,6 +308,15 @@ void PairEquiforce::init_style() {
       utils::logmesg(lmp, "equiforce: {} MPI ranks, halo exchange: node features go to ghosts before each of the "
                           "{} layers after the first; ghost cutoff r_max + skin = {} A\n", comm->nprocs,
                      num_layers_ - 1, r_max_ + neighbor->skin);
+    if (splitting_ewald() && comm->me == 0)
+      utils::logmesg(lmp, "equiforce: Ewald split over {} ranks: structure factor summed across ranks, real-space part "
+                          "over ghosts; ghost cutoff max(r_max, Ewald real-space cutoff {} A) + skin = {} A\n",
+                     comm->nprocs, ewald_cutoff_, std::max(r_max_, ewald_cutoff_) + neighbor->skin);
+    else if (long_range_ && comm->me == 0)
+      utils::logmesg(lmp, "equiforce: long range on {} ranks: every rank gathers all atoms' positions and charges "
+                          "({})\n", comm->nprocs, domain->nonperiodic ? "open box: the direct sum needs every pair"
+                                                                       : "the model predates the split Ewald sum; export "
+                                                                         "it again to split it");
   } else {
     neighbor->add_request(this, NeighConst::REQ_FULL | NeighConst::REQ_GHOST);
     const double needed = ghost_cutoff_ + neighbor->skin;
@@ -305,7 +328,11 @@ void PairEquiforce::init_style() {
   }
 }
 
-double PairEquiforce::init_one(int, int) { return r_max_; }
+double PairEquiforce::init_one(int, int) { return splitting_ewald() ? std::max(r_max_, ewald_cutoff_) : r_max_; }
+
+bool PairEquiforce::splitting_ewald() const {
+  return long_range_ && ewald_cutoff_ > 0 && exchanging() && domain->nonperiodic == 0;
+}
 
 const Graph& PairEquiforce::build_graph() {
   const int nlocal = atom->nlocal, nghost = atom->nghost;
@@ -412,10 +439,15 @@ equiforce::runtime::Outputs PairEquiforce::call_model(const Graph& g) {
                                  torch::kBool);
   if (exchanging()) {  // layer by layer (long-range models: the Coulomb term from every rank's atoms)
     FeatureComm exchange(this, g);
+    equiforce::runtime::CoulombPairs pairs;
+    if (splitting_ewald()) {
+      const int64_t p = static_cast<int64_t>(g.pair_src.size());
+      pairs = {view(g.pair_src, {p}, i64), view(g.pair_dst, {p}, i64), view(g.pair_shift, {p, 3}, f64)};
+    }
     return model_->compute_exchanged(view(g.positions, {n, 3}, f64), view(g.species, {n}, i64),
                                      view(g.edge_src, {e}, i64), view(g.edge_dst, {e}, i64),
                                      view(g.edge_shift, {e, 3}, f64), g.num_local_nodes, exchange,
-                                     long_range_ ? cell : torch::Tensor(), long_range_ ? pbc : torch::Tensor());
+                                     long_range_ ? cell : torch::Tensor(), long_range_ ? pbc : torch::Tensor(), pairs);
   }
   if (long_range_)  // one rank: the nodes are the owned atoms; the model sums Coulomb over the cell
     return model_->compute(view(g.positions, {n, 3}, f64), view(g.species, {n}, i64), cell, pbc);
@@ -545,7 +577,7 @@ void PairEquiforce::finish() {
                         "overhead {:.2f}% of the model's time (sums over ranks)\n",
                    model_calls_, total[1], total[0], 100.0 * (total[1] - total[0]) / total[0]);
   if (comm->me == 0 && most_calls > 0 && total[4] > 0) {
-    const double ghost_cutoff = exchanging() || comm->nprocs == 1 ? r_max_ + neighbor->skin : comm->cutghostuser;
+    const double ghost_cutoff = exchanging() || comm->nprocs == 1 ? init_one(1, 1) + neighbor->skin : comm->cutghostuser;
     const double ideal = total[4] + total[5];
     utils::logmesg(lmp, "equiforce: halo {} on {} ranks: ghost cutoff {:.6g} A; work factor {:.4f} (node updates "
                         "{:.4f}, edge updates {:.4f} of the periodic graph's, summed over ranks and layers); node "

@@ -66,7 +66,9 @@ class PairEquiforce : public Pair {
   std::vector<int> species_of_type_;  // [ntypes + 1], -1 for NULL (not this style's atoms)
   double r_max_ = 0, ghost_cutoff_ = 0;
   int num_layers_ = 0;
-  bool long_range_ = false;           // learned charges + Ewald: the model needs the whole cell (one rank)
+  bool long_range_ = false;           // learned charges + Coulomb (Ewald, or a direct sum for open boxes)
+  double ewald_cutoff_ = 0;           // > 0: the Ewald sum splits over ranks; ghosts out to its real-space cutoff
+  bool splitting_ewald() const;       // several ranks, a periodic box and such a model
   double energy_unit_ = 1.0;          // eV -> the run's energy unit
 
   std::optional<equiforce::lammps::GraphBuilder> graph_builder_;  // from pair_coeff

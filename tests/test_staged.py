@@ -144,3 +144,47 @@ def test_long_range_stages(tmp_path, periodic):
     torch.testing.assert_close(fold(got[4]), expected[4], **tol)
     charges = module.properties(positions, species, cell, pbc)["charges"]
     assert charges.abs().max() > 0.1  # the Coulomb part matters
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_ewald_split_over_processes(tmp_path, dtype):
+    """Periodic learned charges without gathering: the structure factor from partial sums, the real-space
+    pairs over ghost copies out to ewald_cutoff (beyond r_max: ghosts that only carry charge), dE/dq = phi
+    fed into the model's backward, the reciprocal virial from the summed structure factor: the contract's
+    numbers. The cell (7.2 x 3.6 x 3.6 A) is smaller than 2 ewald_cutoff, so pairs reach several images."""
+    model = _model(5, dtype, num_layers=3, long_range="ewald", ewald_cutoff=5.0, ewald_accuracy=1e-8)
+    with torch.no_grad():
+        model.charge_readout.weight.mul_(30.0)
+    module, meta = load(export(model, tmp_path / "lr.pt"))
+    assert meta["ewald_cutoff"] == "5.0" and meta["ewald_accuracy"] == "1e-08"
+    positions, cell, pbc, species = _structure(getattr(torch, dtype))
+    expected = module.compute(positions, species, cell, pbc)
+    n = positions.shape[0]
+    pos, owner, src, dst = images_as_ghosts(positions, cell, pbc, 5.0)  # every pair within ewald_cutoff
+    zero = torch.zeros(src.shape[0], 3, dtype=pos.dtype)
+    bond = torch.linalg.vector_norm(pos[src] - pos[dst], dim=-1) < float(meta["r_max"])
+    forward, reverse = _exchanges(owner, n)
+    reduced = []
+
+    def all_reduce(values):
+        reduced.append(values.shape[0])
+        return values.clone()
+
+    got = staged_outputs(module, pos, species[owner], src[bond], dst[bond], zero[bond], n, forward, reverse,
+                         cell=cell, pbc=pbc, all_reduce=all_reduce, pairs=(src, dst, zero))
+    assert reduced[0] == 2 and reduced[2] == 12 and reduced[1] % 2 == 1  # totals, structure factor, sums
+    assert pos.shape[0] > n + 100  # ghosts out to 5 A
+    fold = lambda t: t[:n].index_add(0, owner[n:], t[n:])  # noqa: E731
+    tol = dict(rtol=1e-10, atol=1e-10) if dtype == "float64" else dict(rtol=2e-5, atol=2e-5)
+    assert abs(float(got[0]) - float(expected[0])) <= tol["rtol"] * max(1.0, abs(float(expected[0])))
+    torch.testing.assert_close(got[1][:n].to(expected[1].dtype), expected[1], **tol)
+    torch.testing.assert_close(fold(got[2]), expected[2], **tol)
+    torch.testing.assert_close(got[3].to(expected[3].dtype), expected[3], **tol)
+    torch.testing.assert_close(fold(got[4]), expected[4], **tol)
+
+    def miscounting(values):  # a process that thinks the structure has one atom more than it has
+        return values + torch.tensor([0.0, 1.0], dtype=values.dtype) if values.shape[0] == 2 else values.clone()
+
+    with pytest.raises(RuntimeError, match="disagree about the atoms they own"):
+        staged_outputs(module, pos, species[owner], src[bond], dst[bond], zero[bond], n, forward, reverse,
+                       cell=cell, pbc=pbc, all_reduce=miscounting, pairs=(src, dst, zero))

@@ -231,10 +231,101 @@ bool Model::long_range() const {
   return it != metadata_.all.end() && it->second != "none";
 }
 
+double Model::ewald_cutoff() const {
+  const auto it = metadata_.all.find("ewald_cutoff");
+  if (!long_range() || it == metadata_.all.end() || aoti_ || !module_.find_method("stage_ewald").has_value()) return 0;
+  return std::stod(it->second);
+}
+
+// One process's part of the Coulomb term: its atoms' energies [n] (float64), forces on its nodes [N, 3]
+// (or on its atoms only), its share of the virial, the per-atom virial of every atom, and dE/draw [n].
+struct Model::CoulombShare {
+  at::Tensor energies, forces, virial, atom_virial, g_raw;
+};
+
+// Every atom gathered; the whole structure's Coulomb term evaluated on every process.
+Model::CoulombShare Model::coulomb_gathered(const at::Tensor& pos, const at::Tensor& raw, int64_t num_local,
+                                            const at::Tensor& cell, const at::Tensor& pbc, FeatureExchange& exchange) {
+  const auto dtype = pos.scalar_type();
+  const auto rows = at::cat({pos.slice(0, 0, num_local).detach().to(at::kCPU, at::kDouble),
+                             raw.detach().to(at::kCPU, at::kDouble).unsqueeze(1)}, 1).contiguous();
+  at::Tensor mine;
+  const auto all = exchange.all_gather(rows, mine);
+  CoulombShare share;
+  if (num_local == 0) return share;
+  const auto result = module_.get_method("stage_coulomb")({all.slice(1, 0, 3).to(device_, dtype).contiguous(),
+                                                            all.select(1, 3).to(device_, dtype).contiguous(),
+                                                            cell.to(device_, dtype), pbc.to(device_, at::kBool)})
+                          .toTuple();
+  const bool holds_first = (mine == 0).any().item<bool>();  // it counts the Coulomb virial
+  mine = mine.to(device_, at::kLong);
+  share.energies = result->elements()[0].toTensor().index_select(0, mine).to(at::kCPU, at::kDouble);
+  share.forces = at::zeros({pos.size(0), 3}, pos.options());
+  share.forces.slice(0, 0, num_local).copy_(result->elements()[1].toTensor().index_select(0, mine));
+  const auto virial = result->elements()[2].toTensor();
+  share.virial = holds_first ? virial : at::zeros_like(virial);
+  share.atom_virial = virial / static_cast<double>(all.size(0));
+  share.g_raw = result->elements()[3].toTensor().index_select(0, mine);
+  return share;
+}
+
+// The charges summed over processes equal the model's total charge (every process shifts its raw charges
+// by the same amount); otherwise the processes disagree about the atoms they own. Collective: every
+// process sees the same sums, so all of them throw.
+void Model::check_total_charge(double total, double magnitude, at::ScalarType dtype) const {
+  const auto it = metadata_.all.find("total_charge");
+  const double expected = it == metadata_.all.end() ? 0.0 : std::stod(it->second);
+  const double tol = (dtype == at::kFloat ? 1e-4 : 1e-9) * std::max(1.0, magnitude);
+  if (!(std::abs(total - expected) <= tol))
+    throw std::runtime_error("equiforce: the charges sum to " + std::to_string(total) + " e over all processes, not "
+                             "the model's total charge " + std::to_string(expected) + " e: the processes disagree "
+                             "about the atoms they own (every atom must be owned by exactly one process)");
+}
+
+// The Ewald sum split over processes (equiforce.deploy.staged.ewald_exchanged): four collective calls.
+Model::CoulombShare Model::ewald_split(const at::Tensor& pos, const at::Tensor& raw, int64_t num_local,
+                                       const CoulombPairs& pairs, const at::Tensor& cell, FeatureExchange& exchange) {
+  const auto dtype = pos.scalar_type();
+  const auto cpu64 = at::TensorOptions().dtype(at::kDouble);
+  const auto box = cell.to(device_, dtype);
+  auto totals = at::tensor({raw.detach().to(at::kDouble).sum().item<double>(), static_cast<double>(num_local)}, cpu64);
+  exchange.all_reduce(totals);
+  const auto charged = module_.get_method("stage_ewald_structure")({pos.slice(0, 0, num_local), raw.detach(), totals,
+                                                                     box}).toTuple();
+  const auto q = charged->elements()[0].toTensor();
+  auto structure = charged->elements()[1].toTensor().to(at::kCPU, at::kDouble).contiguous();
+  exchange.all_reduce(structure);
+  auto q_nodes = at::zeros({pos.size(0), 1}, cpu64);  // the ghosts' charges from their owners
+  q_nodes.slice(0, 0, num_local).copy_(q.to(at::kCPU, at::kDouble).unsqueeze(1));
+  exchange.forward(q_nodes, 0, -1);
+  const auto result = module_.get_method("stage_ewald")({pos, num_local, q_nodes.squeeze(1).to(device_, dtype),
+                                                          pairs.src.to(device_, at::kLong), pairs.dst.to(device_, at::kLong),
+                                                          pairs.shift.to(device_, dtype), structure.to(device_, dtype), box})
+                          .toTuple();
+  const auto phi = result->elements()[0].toTensor();
+  const auto virial_pairs = result->elements()[2].toTensor(), virial_structure = result->elements()[3].toTensor();
+  const auto q64 = q.detach().to(at::kCPU, at::kDouble);
+  auto sums = at::cat({phi.detach().to(at::kCPU, at::kDouble).sum().reshape({1}),
+                       virial_pairs.detach().to(at::kCPU, at::kDouble).reshape({9}), q64.sum().reshape({1}),
+                       q64.abs().sum().reshape({1})}).contiguous();
+  exchange.all_reduce(sums);
+  check_total_charge(sums[10].item<double>(), sums[11].item<double>(), dtype);
+  const double atoms = totals[1].item<double>();
+  CoulombShare share;
+  share.energies = (0.5 * q.to(at::kCPU, at::kDouble) * phi.to(at::kCPU, at::kDouble));
+  share.forces = result->elements()[1].toTensor();
+  share.virial = virial_pairs + virial_structure * (static_cast<double>(num_local) / atoms);
+  share.atom_virial = ((sums.slice(0, 1, 10).reshape({3, 3}) + virial_structure.to(at::kCPU, at::kDouble)) / atoms)
+                          .to(device_, dtype);
+  share.g_raw = phi - sums[0].item<double>() / atoms;
+  return share;
+}
+
 // The algorithm (and its Python twin, tested against the whole-model contract): equiforce.deploy.staged.
 Outputs Model::compute_exchanged(const at::Tensor& positions, const at::Tensor& species, const at::Tensor& edge_src,
                                  const at::Tensor& edge_dst, const at::Tensor& edge_shift, int64_t num_local,
-                                 FeatureExchange& exchange, const at::Tensor& cell, const at::Tensor& pbc) {
+                                 FeatureExchange& exchange, const at::Tensor& cell, const at::Tensor& pbc,
+                                 const CoulombPairs& pairs) {
   if (!has_stages_)
     throw std::runtime_error("equiforce: this model file has no stages (an AOTInductor package, or exported by an "
                              "older equiforce); export it again as TorchScript with `equiforce deploy`");
@@ -244,6 +335,12 @@ Outputs Model::compute_exchanged(const at::Tensor& positions, const at::Tensor& 
   const bool coulomb = long_range();
   if (coulomb && (!cell.defined() || !pbc.defined()))
     throw std::runtime_error("equiforce: a long-range model needs the cell and pbc (internal)");
+  const bool split = coulomb && pairs.defined() && ewald_cutoff() > 0 && pbc.all().item<bool>();
+  const auto dtype = metadata_.dtype == "float32" ? at::kFloat : at::kDouble;
+  auto coulomb_share = [&](const at::Tensor& pos, const at::Tensor& raw, int64_t local) {
+    return split ? ewald_split(pos, raw, local, pairs, cell, exchange)
+                 : coulomb_gathered(pos, raw, local, cell, pbc, exchange);
+  };
   Outputs out;
   if (num_local == 0) {  // collective: take part in every exchange, with nothing of our own
     for (int64_t m = 0; m < members; ++m) {
@@ -251,10 +348,8 @@ Outputs Model::compute_exchanged(const at::Tensor& positions, const at::Tensor& 
         auto x = at::zeros({n, node_widths_[m][k]}, cpu64);
         exchange.forward(x, m, k);
       }
-      if (coulomb) {
-        at::Tensor mine;
-        exchange.all_gather(at::zeros({0, 4}, cpu64), mine);
-      }
+      if (coulomb) coulomb_share(at::zeros({n, 3}, at::TensorOptions().dtype(dtype).device(device_)),
+                                 at::zeros({0}, at::TensorOptions().dtype(dtype).device(device_)), 0);
       for (int64_t k = layers - 1; k > 0; --k) {
         auto g = at::zeros({n, node_widths_[m][k - 1]}, cpu64);
         exchange.reverse(g, m, k - 1);
@@ -272,7 +367,6 @@ Outputs Model::compute_exchanged(const at::Tensor& positions, const at::Tensor& 
   }
   PlainExecution plain;  // the input is checked by the host (collectively) with check_edges
   at::AutoGradMode grad_mode(true);
-  const auto dtype = metadata_.dtype == "float32" ? at::kFloat : at::kDouble;
   const auto pos = positions.to(device_, dtype);
   const auto spec = species.to(device_, at::kLong);
   const auto src = edge_src.to(device_, at::kLong), dst = edge_dst.to(device_, at::kLong);
@@ -302,27 +396,12 @@ Outputs Model::compute_exchanged(const at::Tensor& positions, const at::Tensor& 
     }
     const auto last = outputs.back().detach().requires_grad_(true);
     const auto energies = readout_stage({m, last, spec}).toTensor();
-    at::Tensor g, coulomb_energies, coulomb_forces, coulomb_virial;
-    double total_atoms = 0;
-    bool holds_first = false;
-    if (coulomb) {  // the whole structure's Coulomb term from every process's positions and raw charges
+    at::Tensor g;
+    CoulombShare share;
+    if (coulomb) {  // the whole structure's Coulomb term: dE/draw joins the readout's gradient
       const auto raw = module_.get_method("stage_charges")({m, last}).toTensor();
-      const auto rows = at::cat({pos.slice(0, 0, num_local).detach().to(at::kCPU, at::kDouble),
-                                 raw.detach().to(at::kCPU, at::kDouble).unsqueeze(1)}, 1).contiguous();
-      at::Tensor mine;
-      const auto all = exchange.all_gather(rows, mine);
-      total_atoms = static_cast<double>(all.size(0));
-      const auto result = module_.get_method("stage_coulomb")({all.slice(1, 0, 3).to(device_, dtype).contiguous(),
-                                                                all.select(1, 3).to(device_, dtype).contiguous(),
-                                                                cell.to(device_, dtype), pbc.to(device_, at::kBool)})
-                              .toTuple();
-      holds_first = (mine == 0).any().item<bool>();
-      mine = mine.to(device_, at::kLong);
-      coulomb_energies = result->elements()[0].toTensor().index_select(0, mine).to(at::kCPU, at::kDouble);
-      coulomb_forces = result->elements()[1].toTensor().index_select(0, mine);
-      coulomb_virial = result->elements()[2].toTensor();
-      const auto g_raw = result->elements()[3].toTensor().index_select(0, mine).to(raw.dtype());
-      g = torch::autograd::grad({energies, raw}, {last}, {at::ones_like(energies), g_raw})[0];
+      share = coulomb_share(pos, raw, num_local);
+      g = torch::autograd::grad({energies, raw}, {last}, {at::ones_like(energies), share.g_raw.to(raw.dtype())})[0];
     } else {
       g = torch::autograd::grad({energies.sum()}, {last})[0];
     }
@@ -350,14 +429,12 @@ Outputs Model::compute_exchanged(const at::Tensor& positions, const at::Tensor& 
     forces[m] = derived->elements()[0].toTensor();
     virial[m] = derived->elements()[1].toTensor();
     atomic_virials[m] = derived->elements()[2].toTensor();
-    if (coulomb) {  // this process's atoms' shares; the virial once, and per atom spread over all atoms
-      e64 = e64 + coulomb_energies;
-      forces[m] = forces[m].clone();
-      forces[m].slice(0, 0, num_local).add_(coulomb_forces.to(forces[m].dtype()));
-      if (holds_first)  // the Coulomb virial once: on the process holding the first gathered row
-        virial[m] = virial[m] + coulomb_virial.to(virial[m].dtype());
+    if (coulomb) {  // this process's atoms' shares; per atom the Coulomb virial spread over all atoms
+      e64 = e64 + share.energies;
+      forces[m] = forces[m] + share.forces.to(forces[m].dtype());
+      virial[m] = virial[m] + share.virial.to(virial[m].dtype());
       atomic_virials[m] = atomic_virials[m].clone();
-      atomic_virials[m].slice(0, 0, num_local).add_((coulomb_virial / total_atoms).to(atomic_virials[m].dtype()));
+      atomic_virials[m].slice(0, 0, num_local).add_(share.atom_virial.to(atomic_virials[m].dtype()));
     }
     member_energies[m] = e64.sum().item<double>();
     atomic[m] = at::cat({e64, at::zeros({n - num_local}, cpu64)});

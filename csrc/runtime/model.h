@@ -90,6 +90,19 @@ class FeatureExchange {
   // Long-range models: every process's rows (this one's: `rows` [num_local, C]) in one array, in an order
   // all processes share; `mine` receives (int64) where this process's rows are in it.
   virtual at::Tensor all_gather(const at::Tensor& rows, at::Tensor& mine) = 0;
+  // Periodic long-range models: replace `values` (1-D) by its sum over all processes.
+  virtual void all_reduce(at::Tensor& values) = 0;
+};
+
+// Periodic long-range models on several processes: every pair within the model's ewald_cutoff (metadata)
+// into a local atom, in the nodes' numbering (a sender may be a ghost, or a local atom with an image's
+// shift; pair vector pos[src] - pos[dst] + shift), ghosts that far among the nodes. With them the Ewald sum
+// is split over the processes (a structure factor summed by all_reduce, the real-space part over ghosts)
+// instead of gathering every atom.
+struct CoulombPairs {
+  at::Tensor src, dst;  // [P] int64
+  at::Tensor shift;     // [P, 3]
+  bool defined() const { return src.defined(); }
 };
 
 class Model {
@@ -121,13 +134,17 @@ class Model {
   // process that threw would leave the others waiting in the exchange, so hosts call check_edges first
   // and agree that every process may go on.
   // Long-range models (learned charges + Coulomb) also need the cell (rows are lattice vectors) and pbc
-  // [3]: every process gathers all atoms' positions and raw charges and evaluates the whole structure's
-  // Coulomb term, keeping its own atoms' shares (equiforce.deploy.staged says how).
+  // [3]: periodic cells with `pairs` (and splits_ewald()) split the Ewald sum over the processes; otherwise
+  // every process gathers all atoms' positions and raw charges and evaluates the whole structure's Coulomb
+  // term, keeping its own atoms' shares (equiforce.deploy.staged says how).
   Outputs compute_exchanged(const at::Tensor& positions, const at::Tensor& species, const at::Tensor& edge_src,
                             const at::Tensor& edge_dst, const at::Tensor& edge_shift, int64_t num_local,
                             FeatureExchange& exchange, const at::Tensor& cell = at::Tensor(),
-                            const at::Tensor& pbc = at::Tensor());
+                            const at::Tensor& pbc = at::Tensor(), const CoulombPairs& pairs = CoulombPairs());
   bool long_range() const;
+  // Long-range models whose Ewald sum can be split over processes (stage_ewald_*; metadata ewald_cutoff),
+  // and that real-space cutoff (A), else 0.
+  double ewald_cutoff() const;
   // Whether the file has the stages (stage_* methods and node_widths metadata: TorchScript exports
   // made since they were added; AOTInductor packages and older exports have not).
   bool has_stages() const { return has_stages_; }
@@ -140,6 +157,12 @@ class Model {
 
  private:
   void read_metadata(const std::string& path, std::map<std::string, std::string> all);
+  struct CoulombShare;
+  CoulombShare coulomb_gathered(const at::Tensor& pos, const at::Tensor& raw, int64_t num_local, const at::Tensor& cell,
+                                const at::Tensor& pbc, FeatureExchange& exchange);
+  CoulombShare ewald_split(const at::Tensor& pos, const at::Tensor& raw, int64_t num_local, const CoulombPairs& pairs,
+                           const at::Tensor& cell, FeatureExchange& exchange);
+  void check_total_charge(double total, double magnitude, at::ScalarType dtype) const;
   Outputs run_aoti(const at::Tensor& positions, const at::Tensor& species, const at::Tensor& edge_src,
                    const at::Tensor& edge_dst, const at::Tensor& edge_shift, int64_t num_local);
 

@@ -377,15 +377,23 @@ def test_long_range_model_on_one_rank(case, long_range_file, tmp_path):
 
 @pytest.mark.parametrize("case", ["ethanol", "orthogonal", "triclinic"])
 def test_long_range_model_on_several_ranks(case, long_range_file, tmp_path):
-    """Learned charges on 2, 4 and 8 ranks: the local part by the halo exchange, the whole structure's
-    Coulomb term (Ewald, or the direct sum for f f f) from every rank's positions and charges: the
-    same numbers as the ASE calculator and as one rank; empty sub-domains (ethanol) included."""
+    """Learned charges on 2, 4 and 8 ranks: the local part by the halo exchange; periodic boxes split the
+    Ewald sum (structure factor summed across ranks, real-space pairs over ghosts out to the Ewald
+    cutoff, dE/dq back into each rank's backward), open boxes (f f f) gather every rank's positions and
+    charges for the direct sum: the same numbers as the ASE calculator and as one rank; empty
+    sub-domains (ethanol) included."""
     atoms = CASES[case]()
     elements = ["Cu", "H", "C", "O"]
     write_data(tmp_path / "data", atoms, elements)
     script = input_script(tmp_path / "data", long_range_file, elements, periodic=atoms.pbc.all())
     ranks = (2, 4) if case == "triclinic" else (2, 4, 8)
     assert_ranks_agree(tmp_path, script, reference(long_range_file, atoms), ranks)
+    if case != "triclinic":  # periodic: split (ghosts out to the Ewald real-space cutoff 5 A); open: gathered
+        out = run_lmp(tmp_path, script, 2, "log").stdout
+        line = ("Ewald split over 2 ranks: structure factor summed across ranks, real-space part over ghosts; "
+                "ghost cutoff max(r_max, Ewald real-space cutoff 5 A) + skin = 7 A") if atoms.pbc.all() else \
+            "long range on 2 ranks: every rank gathers all atoms' positions and charges (open box"
+        assert line in out, out[-3000:]
 
 
 def test_long_range_model_refusals_on_several_ranks(long_range_file, tmp_path):

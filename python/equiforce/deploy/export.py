@@ -35,6 +35,8 @@ def metadata_of(model: EquiForceModel) -> dict:
         "units": "eV Angstrom",
         "long_range": model.long_range,
         "total_charge": repr(float(model.total_charge)),
+        **({"ewald_cutoff": repr(float(model.ewald_cutoff)), "ewald_accuracy": repr(float(model.ewald_accuracy))}
+           if model.long_range != "none" else {}),
         "symmetry": getattr(model, "symmetry", "O3"),
         **({"modality": model.modality, "modalities": " ".join(model.modalities)} if getattr(model, "modalities", None)
            else {}),

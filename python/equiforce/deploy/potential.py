@@ -24,6 +24,7 @@ from typing import Dict, List, Optional, Tuple
 import torch
 
 from ..model import EquiForceModel
+from ..model.electrostatics import ewald_partial_structure, ewald_share
 from ..model.predict import edge_virials_per_atom, radius_graph
 
 FORMAT_VERSION = 2
@@ -179,6 +180,34 @@ class DeployedPotential(torch.nn.Module):
         forces = torch.zeros_like(pos) if g_pos is None else -g_pos
         virial = torch.zeros_like(strain) if g_strain is None else -g_strain
         return energies.detach(), forces, virial, torch.zeros_like(raw_in) if g_raw is None else g_raw
+
+    # Periodic cells on several processes need no gathering: Ewald's structure factor is a sum over atoms and its
+    # real-space part reaches only ewald_cutoff (metadata), so each process holds its atoms and ghosts that far:
+    #   q, partial = stage_ewald_structure(positions [n, 3], raw [n], totals, cell)
+    #       totals [2]: every process's sum of raw charges and number of atoms; q: the charges (summing to
+    #       total_charge); partial [2K + 1]: the structure factor of these atoms -> summed over processes
+    #   phi, forces, virial_pairs, virial_structure = stage_ewald(positions [N, 3], n, q of all N, pair_src,
+    #       pair_dst, pair_shift, the summed structure factor, cell)          (equiforce.model.electrostatics)
+    # energies are 0.5 q_i phi_i, dE/draw_i = phi_i - mean(phi) over all atoms (the shift's chain rule).
+    @torch.jit.export
+    def stage_ewald_structure(self, positions: torch.Tensor, raw: torch.Tensor, totals: torch.Tensor,
+                              cell: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        model = self.model
+        dtype = model.energy_shift.dtype
+        totals = totals.to(raw.device, dtype)
+        q = (raw.to(dtype) - (totals[0] - model.total_charge) / totals[1]).detach()  # as EquiForceModel.charges
+        return q, ewald_partial_structure(positions.to(dtype).detach(), q, cell.to(positions.device, dtype),
+                                          model.ewald_cutoff, model.ewald_accuracy)
+
+    @torch.jit.export
+    def stage_ewald(self, positions: torch.Tensor, num_local: int, charges: torch.Tensor, pair_src: torch.Tensor,
+                    pair_dst: torch.Tensor, pair_shift: torch.Tensor, structure: torch.Tensor,
+                    cell: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        model = self.model
+        dtype = model.energy_shift.dtype
+        return ewald_share(positions.to(dtype), num_local, charges.to(dtype), pair_src, pair_dst, pair_shift.to(dtype),
+                           structure.to(dtype), cell.to(positions.device, dtype), model.ewald_cutoff,
+                           model.ewald_accuracy)
 
     @torch.jit.export
     def compute(self, positions: torch.Tensor, species: torch.Tensor, cell: torch.Tensor,

@@ -23,7 +23,8 @@ Exchange = Callable[[torch.Tensor, int, int], torch.Tensor]
 def staged_outputs(module, positions: torch.Tensor, species: torch.Tensor, edge_src: torch.Tensor,
                    edge_dst: torch.Tensor, edge_shift: torch.Tensor, num_local: int, forward: Exchange,
                    reverse: Exchange, members: int = 1, all_gather=None, cell: Optional[torch.Tensor] = None,
-                   pbc: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, ...]:
+                   pbc: Optional[torch.Tensor] = None, all_reduce=None,
+                   pairs: Optional[Tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = None) -> Tuple[torch.Tensor, ...]:
     """``(energy, per-atom energies [N], forces [N, 3], virial [3, 3], per-atom virials [N, 3, 3])``
     (committees: the members' means, then their energies [M] and forces [M, N, 3]), with every edge's
     receiver local. ``forward(x [N, F], member, layer)`` returns x with its ghost rows ``[num_local, N)``
@@ -35,7 +36,11 @@ def staged_outputs(module, positions: torch.Tensor, species: torch.Tensor, edge_
     charge — and the structure's ``cell`` and ``pbc``: every process evaluates the whole structure's
     Coulomb term and keeps its atoms' shares, forces and dE/d(raw charge), which joins the gradient of
     the last layer's features; the long-range virial is counted by the process holding the first row,
-    and per atom it is spread over all atoms."""
+    and per atom it is spread over all atoms.
+
+    Periodic long-range models need no gathering when given ``pairs = (src, dst, shift)`` — every pair
+    within the model's ``ewald_cutoff`` into the local atoms, ghosts that far included among the nodes —
+    and ``all_reduce(values [V]) -> their sums over processes`` (float64): :func:`ewald_exchanged`."""
     dtype = torch.float64 if module.metadata()["dtype"] == "float64" else torch.float32
     positions = positions.to(dtype)
     n = positions.shape[0]
@@ -62,14 +67,11 @@ def staged_outputs(module, positions: torch.Tensor, species: torch.Tensor, edge_
         coulomb = None
         if long_range:
             raw = module.stage_charges(m, last)
-            rows = torch.cat([positions[:num_local].detach().to(torch.float64),
-                              raw.detach().to(torch.float64).unsqueeze(1)], 1)
-            everything, mine = all_gather(rows)
-            e_c, f_c, w_c, g_raw = module.stage_coulomb(everything[:, :3], everything[:, 3], cell, pbc)
-            first = bool((mine == 0).any())  # the process holding the first atom counts the Coulomb virial
-            coulomb = (e_c[mine].to(torch.float64), f_c[mine], w_c if first else torch.zeros_like(w_c),
-                       w_c / everything.shape[0])
-            (g,) = torch.autograd.grad([atomic, raw], [last], [torch.ones_like(atomic), g_raw[mine].to(raw.dtype)])
+            if pairs is not None:
+                coulomb = ewald_exchanged(module, positions, raw.detach(), num_local, pairs, cell, forward, all_reduce)
+            else:
+                coulomb = _coulomb_gathered(module, positions, raw.detach(), num_local, cell, pbc, all_gather)
+            (g,) = torch.autograd.grad([atomic, raw], [last], [torch.ones_like(atomic), coulomb[4].to(raw.dtype)])
         else:
             (g,) = torch.autograd.grad([atomic.sum()], [last])
         energy = atomic.to(torch.float64).sum()
@@ -93,7 +95,7 @@ def staged_outputs(module, positions: torch.Tensor, species: torch.Tensor, edge_
         if coulomb is not None:
             atomic_all[:num_local] += coulomb[0]
             energy = energy + coulomb[0].sum()
-            forces = forces.index_add(0, torch.arange(num_local), coulomb[1].to(forces.dtype))
+            forces = forces + coulomb[1].to(forces.dtype)
             virial = virial + coulomb[2].to(virial.dtype)
             atom_virials = atom_virials.clone()
             atom_virials[:num_local] += coulomb[3].to(atom_virials.dtype)
@@ -105,6 +107,57 @@ def staged_outputs(module, positions: torch.Tensor, species: torch.Tensor, edge_
     if members > 1:
         out = out + (energy, torch.stack([r[1] for r in results]))
     return out
+
+
+def _coulomb_gathered(module, positions, raw, num_local, cell, pbc, all_gather):
+    """(energies [n], forces [N, 3], virial, per-atom virial, dE/draw [n]) with every atom gathered."""
+    rows = torch.cat([positions[:num_local].detach().to(torch.float64), raw.to(torch.float64).unsqueeze(1)], 1)
+    everything, mine = all_gather(rows)
+    e_c, f_c, w_c, g_raw = module.stage_coulomb(everything[:, :3], everything[:, 3], cell, pbc)
+    first = bool((mine == 0).any())  # the process holding the first atom counts the Coulomb virial
+    forces = f_c.new_zeros(positions.shape[0], 3)
+    forces[:num_local] = f_c[mine]
+    return (e_c[mine].to(torch.float64), forces, w_c if first else torch.zeros_like(w_c), w_c / everything.shape[0],
+            g_raw[mine])
+
+
+def ewald_exchanged(module, positions: torch.Tensor, raw: torch.Tensor, num_local: int,
+                    pairs: Tuple[torch.Tensor, torch.Tensor, torch.Tensor], cell: torch.Tensor, forward: Exchange,
+                    all_reduce) -> Tuple[torch.Tensor, ...]:
+    """A periodic structure's Ewald term with its structure factor summed over processes and the real-space
+    pairs over ghosts (DeployedPotential.stage_ewald_*): (energies [n], forces [N, 3], this process's share
+    of the virial, the per-atom virial (the whole Coulomb virial over all atoms), dE/draw [n]). Four
+    collective calls, in this order: all_reduce, all_reduce, forward (the charges, width 1), all_reduce."""
+    dtype = positions.dtype
+    totals = all_reduce(torch.tensor([float(raw.to(torch.float64).sum()), float(num_local)], dtype=torch.float64))
+    q, partial = module.stage_ewald_structure(positions[:num_local], raw, totals, cell)
+    structure = all_reduce(partial.detach().to(torch.float64))
+    q_nodes = torch.zeros(positions.shape[0], 1, dtype=torch.float64)
+    q_nodes[:num_local, 0] = q.to(torch.float64)
+    q_nodes = forward(q_nodes, 0, -1)[:, 0]
+    src, dst, shift = pairs
+    phi, forces, virial_pairs, virial_structure = module.stage_ewald(
+        positions, num_local, q_nodes.to(dtype), src, dst, shift.to(dtype), structure.to(dtype), cell.to(dtype))
+    q64 = q.detach().to(torch.float64)
+    sums = all_reduce(torch.cat([phi.detach().to(torch.float64).sum().reshape(1),
+                                 virial_pairs.detach().to(torch.float64).reshape(9),
+                                 torch.stack([q64.sum(), q64.abs().sum()])]))
+    _check_total_charge(float(sums[10]), float(sums[11]), float(module.metadata()["total_charge"]), dtype)
+    atoms = float(totals[1])
+    virial_all = sums[1:10].reshape(3, 3) + virial_structure.to(torch.float64)
+    return (0.5 * q.to(torch.float64) * phi.to(torch.float64), forces,
+            virial_pairs + virial_structure * (num_local / atoms), virial_all.to(dtype) / atoms,
+            phi - float(sums[0]) / atoms)
+
+
+def _check_total_charge(total: float, magnitude: float, expected: float, dtype: torch.dtype) -> None:
+    """The charges summed over processes equal the model's total charge (each process shifted its raw
+    charges by the same amount): otherwise the processes disagree about the structure."""
+    tol = (1e-4 if dtype == torch.float32 else 1e-9) * max(1.0, magnitude)
+    if not abs(total - expected) <= tol:
+        raise RuntimeError(f"equiforce: the charges sum to {total:.12g} e over all processes, not the model's total "
+                           f"charge {expected:.12g} e: the processes disagree about the atoms they own (every atom "
+                           f"must be owned by exactly one process)")
 
 
 def images_as_ghosts(positions: torch.Tensor, cell: torch.Tensor, pbc: torch.Tensor,
