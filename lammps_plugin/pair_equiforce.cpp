@@ -282,7 +282,9 @@ void PairEquiforce::init_style() {
                         "need the halo exchange and a model with stages: {}", model_path_,
                  halo_ == Halo::Recompute ? "leave out 'halo recompute'"
                                           : "export it again as TorchScript (equiforce deploy CHECKPOINT -o " +
-                                                model_path_ + "), or run it on one rank");
+                                                model_path_ + ", or without the checkpoint equiforce deploy " +
+                                                model_path_ + " --config TRAINING.yaml -o NEW.pt), or run it on "
+                                                "one rank");
   }
   // One rank owns every atom, so every ghost is a periodic image of an owned atom and folds onto it:
   // the ordinary cutoff suffices. With several ranks, ghosts owned elsewhere carry messages, so their
@@ -296,7 +298,8 @@ void PairEquiforce::init_style() {
   if (several && halo_ == Halo::Exchange && !model_has_stages_ && comm->me == 0)
     utils::logmesg(lmp, "equiforce: model {} has no stages (an AOTInductor package, or exported by an older "
                         "equiforce), so the halo is recomputed instead of exchanged; for the exchange export it "
-                        "as TorchScript again: equiforce deploy CHECKPOINT -o {}\n", model_path_, model_path_);
+                        "as TorchScript again: equiforce deploy CHECKPOINT -o {} (without the checkpoint: equiforce "
+                        "deploy {} --config TRAINING.yaml -o NEW.pt)\n", model_path_, model_path_, model_path_);
   if (!several) {
     neighbor->add_request(this, NeighConst::REQ_FULL);
     if (comm->me == 0)

@@ -328,7 +328,8 @@ Outputs Model::compute_exchanged(const at::Tensor& positions, const at::Tensor& 
                                  const CoulombPairs& pairs) {
   if (!has_stages_)
     throw std::runtime_error("equiforce: this model file has no stages (an AOTInductor package, or exported by an "
-                             "older equiforce); export it again as TorchScript with `equiforce deploy`");
+                             "older equiforce); export it again as TorchScript with `equiforce deploy CHECKPOINT -o NEW.pt`, or "
+                             "without the checkpoint `equiforce deploy OLD.pt --config TRAINING.yaml -o NEW.pt`");
   const int64_t members = std::max<int64_t>(committee_size_, 1), layers = metadata_.num_layers;
   const int64_t n = positions.size(0);
   const auto cpu64 = at::TensorOptions().dtype(at::kDouble);

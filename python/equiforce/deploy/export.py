@@ -1,7 +1,7 @@
 """``equiforce deploy``: a checkpoint (or a model) -> one exported file with its metadata."""
 import copy
 from pathlib import Path
-from typing import Union
+from typing import List, Optional, Union
 
 import torch
 
@@ -56,7 +56,8 @@ def _as_model(model_or_checkpoint) -> EquiForceModel:
     return model.eval()
 
 
-def export(model_or_checkpoint, output: Union[str, Path], format: str = "torchscript") -> Path:
+def export(model_or_checkpoint, output: Union[str, Path], format: str = "torchscript",
+           member_names: Optional[List[str]] = None) -> Path:
     """Write ``output``: TorchScript (``.pt``) or an AOTInductor package (``format='aoti'``, ``.pt2``,
     compiled for this machine's CPU); returns its path. A list of two or more models or checkpoints
     is exported as one committee (:mod:`.committee`: mean predictions plus their spread, TorchScript).
@@ -68,7 +69,7 @@ def export(model_or_checkpoint, output: Union[str, Path], format: str = "torchsc
         if len(model_or_checkpoint) == 1:
             model_or_checkpoint = model_or_checkpoint[0]
         else:
-            return _export_committee(list(model_or_checkpoint), output, format)
+            return _export_committee(list(model_or_checkpoint), output, format, member_names)
     model = _as_model(model_or_checkpoint)
     meta = metadata_of(model)
     meta["export_format"] = format
@@ -98,12 +99,12 @@ def _save_scripted(module: torch.nn.Module, meta: dict, path: Path) -> None:
     scripted.save(str(path), _extra_files={"equiforce_metadata.txt": "\n".join(f"{k}={v}" for k, v in meta.items())})
 
 
-def _export_committee(members: list, output: Path, format: str) -> Path:
+def _export_committee(members: list, output: Path, format: str, names: Optional[List[str]] = None) -> Path:
     from .committee import CommitteePotential, check_members
 
     if format != "torchscript":
         raise ValueError("committees export as TorchScript only (leave out --format aoti)")
-    names = [m if not isinstance(m, EquiForceModel) else f"model {n + 1}" for n, m in enumerate(members)]
+    names = names or [m if not isinstance(m, EquiForceModel) else f"model {n + 1}" for n, m in enumerate(members)]
     models = [_as_model(m) for m in members]
     check_members(models, [str(n) for n in names])
     meta = metadata_of(models[0])
