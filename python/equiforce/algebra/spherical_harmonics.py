@@ -29,12 +29,13 @@ NORMALIZATIONS = ("component", "norm", "integral")
 @functools.lru_cache(maxsize=None)
 def _recurrence_terms_cached(l: int):
     c = wigner_3j(l, l - 1, 1)
-    # fix a_l on a generic unit vector: |Y^l(u)|^2 must be 2l+1
+    # fix a_l on a generic unit vector: |Y^l(u)|^2 must be 2l+1. Exactly rounded sums (no einsum,
+    # no BLAS norm), so the generated kernel constants are the same on every machine.
     u = np.array([0.3, -0.5, 0.8])
-    u /= np.linalg.norm(u)
+    u /= math.sqrt(math.fsum(u**2))
     y_prev = _evaluate_component(l - 1, u[None])[0, (l - 1) ** 2 :]
-    raw = np.einsum("ijk,j,k->i", c, y_prev, u)
-    a = math.sqrt(2 * l + 1) / np.linalg.norm(raw)
+    raw = [math.fsum(c[i, j, k] * y_prev[j] * u[k] for j in range(2 * l - 1) for k in range(3)) for i in range(2 * l + 1)]
+    a = math.sqrt(2 * l + 1) / math.sqrt(math.fsum(v * v for v in raw))
     terms = [(i, j, k, a * c[i, j, k]) for i, j, k in zip(*np.nonzero(np.abs(c) > 1e-14))]
     return tuple((int(i), int(j), int(k), float(v)) for i, j, k, v in terms)
 

@@ -62,6 +62,11 @@ def _real_to_complex(l: int) -> np.ndarray:
     return (-1j) ** l * q
 
 
+def _columns(q: np.ndarray) -> list[list[tuple[int, complex]]]:
+    """The nonzeros ``(row, value)`` of each column of ``q``, as Python complex numbers."""
+    return [[(int(i), complex(q[i, a])) for i in np.flatnonzero(q[:, a])] for a in range(q.shape[1])]
+
+
 @functools.lru_cache(maxsize=None)
 def _wigner_3j_cached(l1: int, l2: int, l3: int) -> np.ndarray:
     complex_cg = np.zeros((2 * l1 + 1, 2 * l2 + 1, 2 * l3 + 1))
@@ -70,11 +75,22 @@ def _wigner_3j_cached(l1: int, l2: int, l3: int) -> np.ndarray:
             m3 = m1 + m2
             if abs(m3) <= l3:
                 complex_cg[l1 + m1, l2 + m2, l3 + m3] = _su2_cg(l1, m1, l2, m2, l3, m3)
-    q1, q2, q3 = _real_to_complex(l1), _real_to_complex(l2), _real_to_complex(l3)
-    c = np.einsum("ia,kb,nc,ikn->abc", q1, q2, np.conj(q3), complex_cg)
-    assert np.abs(c.imag).max() < 1e-10, "real Clebsch-Gordan coefficients came out complex"
-    c = c.real
-    c /= np.linalg.norm(c)
+    # The change of basis is written out term by term with exactly rounded sums (math.fsum), not
+    # with einsum: BLAS sums in a machine-dependent order, and the generated kernels' constants
+    # (python -m equiforce.algebra.codegen) must come out bit-identical on every machine.
+    columns = [_columns(_real_to_complex(l)) for l in (l1, l2, l3)]
+    c = np.zeros((2 * l1 + 1, 2 * l2 + 1, 2 * l3 + 1))
+    for a, b, n in np.ndindex(*c.shape):
+        terms = [
+            v1 * v2 * v3.conjugate() * complex_cg[i, k, m]
+            for i, v1 in columns[0][a]
+            for k, v2 in columns[1][b]
+            for m, v3 in columns[2][n]
+            if complex_cg[i, k, m] != 0.0
+        ]
+        assert abs(math.fsum(t.imag for t in terms)) < 1e-10, "real Clebsch-Gordan coefficients came out complex"
+        c[a, b, n] = math.fsum(t.real for t in terms)
+    c /= math.sqrt(math.fsum(float(v) ** 2 for v in c.flat))
     c[np.abs(c) < 1e-15] = 0.0
     c.setflags(write=False)
     return c
